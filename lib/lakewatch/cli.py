@@ -1,0 +1,46 @@
+"""The `lakewatch` command: parse arguments, load the profile, hand over to one subcommand module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from lakewatch.commands import SUBCOMMANDS
+from lakewatch.config import load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakewatch", description="Anomaly detection for the lakehouse.")
+    parser.add_argument("--conf", help="profile name in conf/ or a YAML path (default: $LAKEWATCH_CONF or local)")
+    parser.add_argument("--lakehouse", help="override the lakehouse root of the profile")
+    parser.add_argument("--master", help="override the Spark master of the profile")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_arguments(sub.add_parser(module.NAME, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    handler = {m.NAME: m for m in SUBCOMMANDS}[args.command]
+    try:
+        settings = load_settings(args.conf)
+        if args.lakehouse:
+            settings = settings.with_lakehouse(args.lakehouse)
+        if args.master:
+            settings = settings.model_copy(update={"spark": settings.spark.model_copy(update={"master": args.master})})
+        return handler.run(args, settings)
+    except (ValueError, FileNotFoundError, RuntimeError, PermissionError, KeyError) as exc:
+        from lakewatch.pipeline.tracking import short_error
+
+        print(f"lakewatch {args.command}: error: {short_error(exc)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

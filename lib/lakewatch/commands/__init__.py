@@ -1,0 +1,8 @@
+"""Subcommands of `lakewatch`: one module each, with NAME, HELP, add_arguments(parser) and run(args, settings).
+
+Adding a command is adding a module here and listing it below.
+"""
+
+from lakewatch.commands import data, sql
+
+SUBCOMMANDS = [data.SetupJars, data.Generate, data.ImportNab, data.Validate, sql.Sql, sql.Summary]

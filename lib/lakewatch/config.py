@@ -1,0 +1,140 @@
+"""Configuration profiles: YAML files in conf/, loaded once into typed objects and passed down."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+DEFAULT_PROFILE = "local"
+_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkSettings(_Strict):
+    """How the Spark session is built."""
+
+    master: str = "local[*]"
+    app_name: str = "lakewatch"
+    shuffle_partitions: int = 8
+    driver_memory: str = "4g"
+    delta_packages: list[str] = Field(
+        default_factory=lambda: ["io.delta:delta-spark_4.2_2.13:4.4.0"]
+    )
+    # of what the resolver brings, only these jars go on the classpath: Spark provides the rest
+    keep_jars: list[str] = Field(default_factory=lambda: ["io.delta_delta-spark", "io.delta_delta-storage"])
+    jars_dir: str = ".cache/jars"
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class TrainingSettings(_Strict):
+    """Training of a model: sample size, optimisation and calibration targets."""
+
+    sample_size: int = 200_000
+    holdout_fraction: float = 0.2
+    epochs: int = 30
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    hidden: list[int] = Field(default_factory=lambda: [32, 16])
+    latent: int = 4
+    seed: int = 7
+    robust_drop_fraction: float = 0.02
+    warmup_epochs: int = 3
+    target_false_alarm_rate: float = 0.002
+
+
+class ScoringSettings(_Strict):
+    """Scoring: Arrow batch size, device and how anomalies become events."""
+
+    batch_size: int = 8192
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads_per_task: int = 1
+    top_features: int = 3
+    event_max_gap: int = 1
+
+
+class DriftSettings(_Strict):
+    """Drift thresholds per metric: (warn, alert) on the statistic's value."""
+
+    bins: int = 10
+    thresholds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "psi": (0.1, 0.25),
+            "ks": (0.1, 0.2),
+            "js": (0.1, 0.2),
+            "wasserstein": (0.25, 0.5),
+            "null_rate_change": (0.01, 0.05),
+            "out_of_range_rate_change": (0.01, 0.05),
+        }
+    )
+    retrain_on_alert: bool = False
+
+
+class Settings(_Strict):
+    """One profile: where the lakehouse is, how Spark runs, and the job defaults."""
+
+    profile: str = DEFAULT_PROFILE
+    lakehouse: str = "./lakehouse"
+    shared_dir: str = str(PROJECT_ROOT.parent / "shared")
+    datasets_dir: str = str(CONF_DIR / "datasets")
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+
+    def with_lakehouse(self, root: str) -> "Settings":
+        return self.model_copy(update={"lakehouse": root})
+
+    def jars_path(self) -> Path:
+        path = Path(self.spark.jars_dir)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _expand_env(value: object, env: Mapping[str, str]) -> object:
+    """Replace ${VAR} and ${VAR:-default} in strings; a missing variable with no default is an error."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ValueError(f"configuration needs the environment variable {name}, which is not set")
+
+    return _ENV_REF.sub(repl, value)
+
+
+def profile_path(profile: str) -> Path:
+    """A profile is a name in conf/ (local, cluster) or a path to a YAML file."""
+    candidate = Path(profile)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        return candidate
+    return CONF_DIR / f"{profile}.yaml"
+
+
+def load_settings(profile: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Load a profile; LAKEWATCH_CONF picks it and LAKEWATCH_LAKEHOUSE overrides the root."""
+    env = dict(os.environ if env is None else env)
+    path = profile_path(profile or env.get("LAKEWATCH_CONF") or DEFAULT_PROFILE)
+    if not path.exists():
+        raise FileNotFoundError(f"configuration profile not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    settings = Settings.model_validate(_expand_env(raw, env))
+    if env.get("LAKEWATCH_LAKEHOUSE"):
+        settings = settings.with_lakehouse(env["LAKEWATCH_LAKEHOUSE"])
+    return settings

@@ -1,0 +1,1 @@
+"""One function per job (validate, train, score, ...): what the CLI, spark-submit jobs and DAGs call."""

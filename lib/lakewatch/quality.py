@@ -1,0 +1,158 @@
+"""Data quality: every input row is either valid or quarantined with its reasons, never dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakewatch.config import Settings
+from lakewatch.dataset import DatasetSpec, read_source
+from lakewatch.intervals import Interval
+from lakewatch.tables import QUARANTINE, replace_interval
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
+DUPLICATE = "duplicate_key"
+
+
+@dataclass(frozen=True)
+class QualityCounts:
+    """Rows in = valid + quarantined, for one dataset and interval."""
+
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+
+    def check(self) -> "QualityCounts":
+        if self.rows_in != self.rows_valid + self.rows_quarantined:
+            raise RuntimeError(
+                f"row counts do not add up: {self.rows_in} in != {self.rows_valid} valid + "
+                f"{self.rows_quarantined} quarantined"
+            )
+        return self
+
+
+def select_interval(df: "DataFrame", spec: DatasetSpec, interval: Interval) -> "DataFrame":
+    """Rows of [start, end): by timestamp, and by the partition column for rows whose timestamp is null."""
+    ts = F.col(spec.timestamp).cast("timestamp")
+    in_time = (ts >= F.lit(interval.start_ts)) & (ts < F.lit(interval.end_ts))
+    if not spec.partition_column:
+        return df.where(in_time)
+    part = F.col(spec.partition_column).cast("date")
+    in_part = (part >= F.lit(interval.start)) & (part < F.lit(interval.end))
+    return df.where(in_part & (in_time | ts.isNull()))
+
+
+def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], list[Column]]:
+    """Typed feature columns (double) and, per feature, the reason it fails or null."""
+    dtypes = dict((f.name, f.dataType) for f in df.schema.fields)
+    values, reasons = [], []
+    for feat in spec.features:
+        raw = F.col(feat.name)
+        numeric = isinstance(dtypes[feat.name], NUMERIC)
+        value = raw.cast("double") if numeric else F.expr(f"try_cast(`{feat.name}` AS DOUBLE)")
+        bad = [
+            (raw.isNull(), "null"),
+            (value.isNull(), "not_numeric"),
+            (F.isnan(value) | (F.abs(value) == float("inf")), "nan_or_inf"),
+        ]
+        if feat.min is not None:
+            bad.append((value < F.lit(feat.min), "out_of_range"))
+        if feat.max is not None:
+            bad.append((value > F.lit(feat.max), "out_of_range"))
+        reason = F.lit(None).cast("string")
+        for cond, label in reversed(bad):
+            reason = F.when(cond, F.lit(f"{label}:{feat.name}")).otherwise(reason)
+        values.append(value.alias(feat.name))
+        reasons.append(reason)
+    return values, reasons
+
+
+def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
+    """Standard columns (entity, ts, logical_date, features as double), the row's reasons, and its JSON."""
+    ts_raw = F.col(spec.timestamp)
+    ts = ts_raw.cast("timestamp")
+    entity = F.col(spec.entity).cast("string")
+    values, feature_reasons = _feature_checks(df, spec)
+    key_reasons = [
+        F.when(entity.isNull(), F.lit("null_entity")),
+        F.when(ts_raw.isNull(), F.lit("null_timestamp")).when(ts.isNull(), F.lit("bad_timestamp")),
+    ]
+    logical = F.to_date(ts)
+    if spec.partition_column:
+        logical = F.coalesce(logical, F.col(spec.partition_column).cast("date"))
+    flagged = df.select(
+        entity.alias("entity"),
+        ts.alias("ts"),
+        logical.alias("logical_date"),
+        *values,
+        F.filter(F.array(*key_reasons, *feature_reasons), lambda r: r.isNotNull()).alias("reasons"),
+        F.to_json(F.struct(*[F.col(c) for c in df.columns])).alias("row"),
+    )
+    # Among rows with no other fault, the first of each (entity, ts) is kept and the others are duplicates.
+    order = [F.size("reasons").asc(), *[F.col(f).asc_nulls_last() for f in spec.feature_names], F.col("row")]
+    rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*order))
+    duplicate = (F.size("reasons") == 0) & F.col("entity").isNotNull() & F.col("ts").isNotNull() & (rank > 1)
+    return flagged.withColumn(
+        "reasons", F.when(duplicate, F.array(F.lit(DUPLICATE))).otherwise(F.col("reasons"))
+    )
+
+
+def valid_rows(flagged: "DataFrame", spec: DatasetSpec) -> "DataFrame":
+    return flagged.where(F.size("reasons") == 0).select("entity", "ts", "logical_date", *spec.feature_names)
+
+
+def quarantine_rows(flagged: "DataFrame", spec: DatasetSpec, run_id: str) -> "DataFrame":
+    return flagged.where(F.size("reasons") > 0).select(
+        F.lit(spec.name).alias("dataset"),
+        "entity",
+        "ts",
+        "row",
+        F.array_join("reasons", "; ").alias("reason"),
+        F.lit(run_id).alias("run_id"),
+        "logical_date",
+    )
+
+
+def count_rows(flagged: "DataFrame") -> tuple[int, int]:
+    """(valid, quarantined) in one pass."""
+    row = flagged.agg(
+        F.count(F.when(F.size("reasons") == 0, 1)).alias("valid"),
+        F.count(F.when(F.size("reasons") > 0, 1)).alias("bad"),
+    ).first()
+    return int(row["valid"]), int(row["bad"])
+
+
+@dataclass
+class Validated:
+    """The outcome of validating an interval: the valid rows (cached until release) and the counts."""
+
+    valid: "DataFrame"
+    counts: QualityCounts
+    input_version: int
+    _flagged: "DataFrame"
+
+    def release(self) -> None:
+        self._flagged.unpersist()
+
+
+def validate_interval(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, run_id: str
+) -> Validated:
+    """Quarantine the interval's bad rows (replacing any earlier run's) and return the valid ones."""
+    table, version = read_source(spark, settings, spec)
+    source = select_interval(table, spec, interval)
+    flagged = flag_rows(source, spec).persist()
+    rows_in = source.count()
+    valid, bad = count_rows(flagged)
+    counts = QualityCounts(rows_in, valid, bad).check()
+    replace_interval(
+        spark, settings, QUARANTINE, quarantine_rows(flagged, spec, run_id), spec.name, interval.start, interval.end
+    )
+    return Validated(valid_rows(flagged, spec), counts, version, flagged)
