@@ -10,7 +10,14 @@ from typing import Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+def _project_root() -> Path:
+    """The checkout holding conf/: the package's grandparent, or the working directory when the package
+    was shipped as a zip (spark-submit --py-files) and is imported from there."""
+    here = Path(__file__).resolve().parents[2]
+    return here if (here / "conf").is_dir() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULT_PROFILE = "local"
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
@@ -76,6 +83,8 @@ class DriftSettings(_Strict):
             "out_of_range_rate_change": (0.01, 0.05),
         }
     )
+    ks_significance: float = 0.01  # KS warns or alerts only when its p-value is below this
+    anomaly_rate_pvalue: tuple[float, float] = (0.01, 0.001)  # binomial p-value for warn, alert
     retrain_on_alert: bool = False
 
 

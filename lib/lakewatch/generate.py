@@ -126,7 +126,7 @@ def _clip(value: Column, lo: float | None, hi: float | None) -> Column:
 
 
 def generate_frames(spark: "SparkSession", p: GeneratorParams) -> tuple["DataFrame", "DataFrame"]:
-    """(metrics, labels): the metrics rows with anomalies and faults injected, and one label per anomalous point."""
+    """(metrics, labels): the metrics rows with anomalies and faults injected, and one label per injected point."""
     partitions = max(2, p.rows // 400_000)
     base = spark.range(0, p.rows, numPartitions=partitions)
     host_idx = (F.col("id") % p.entities).cast("long")
@@ -212,7 +212,8 @@ def generate_frames(spark: "SparkSession", p: GeneratorParams) -> tuple["DataFra
     labels = full.where("in_anom").select(
         "host",
         "ts",
-        F.lit(True).alias("is_anomaly"),
+        # malformed bursts are data-quality faults, caught by quarantine, not anomalies for the model
+        (F.col("kind") != "malformed").alias("is_anomaly"),
         "kind",
         F.format_string("%s-%d-%s", F.col("host"), F.col("day"), F.col("kind")).alias("anomaly_id"),
         "date",

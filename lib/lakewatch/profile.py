@@ -8,9 +8,8 @@ import numpy as np
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
-from lakewatch.dataset import DatasetSpec, read_source
+from lakewatch.dataset import DatasetSpec
 from lakewatch.intervals import Interval
-from lakewatch.quality import flag_rows, select_interval, valid_rows
 from lakewatch.tables import is_delta
 
 if TYPE_CHECKING:
@@ -38,16 +37,14 @@ def labeled_anomalies(spark: "SparkSession", settings: Settings, spec: DatasetSp
     )
 
 
-def normal_rows(
-    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval
-) -> tuple["DataFrame", "DataFrame | None", int]:
-    """(valid rows without labeled anomalies, the labeled anomalous valid rows or None, source version)."""
-    table, version = read_source(spark, settings, spec)
-    valid = valid_rows(flag_rows(select_interval(table, spec, interval), spec), spec)
+def split_labeled(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, valid: "DataFrame"
+) -> tuple["DataFrame", "DataFrame | None"]:
+    """(valid rows without labeled anomalies, the labeled anomalous valid rows or None without labels)."""
     labels = labeled_anomalies(spark, settings, spec, interval)
     if labels is None:
-        return valid, None, version
-    return valid.join(labels, ["entity", "ts"], "left_anti"), valid.join(labels, ["entity", "ts"], "left_semi"), version
+        return valid, None
+    return valid.join(labels, ["entity", "ts"], "left_anti"), valid.join(labels, ["entity", "ts"], "left_semi")
 
 
 def feature_moments(df: "DataFrame", features: list[str]) -> tuple[int, np.ndarray, np.ndarray]:
@@ -59,9 +56,15 @@ def feature_moments(df: "DataFrame", features: list[str]) -> tuple[int, np.ndarr
     n = int(row[0])
     if n == 0:
         raise ValueError("no valid, unlabeled rows in the training interval")
-    mean = np.array([row[1 + 2 * i] for i in range(len(features))], dtype=np.float64)
-    std = np.array([row[2 + 2 * i] or 0.0 for i in range(len(features))], dtype=np.float64)
+    # parallel float sums differ in their last bits from run to run: 12 significant digits are stable,
+    # which keeps training deterministic under its seed
+    mean = np.array([_stable(row[1 + 2 * i]) for i in range(len(features))], dtype=np.float64)
+    std = np.array([_stable(row[2 + 2 * i] or 0.0) for i in range(len(features))], dtype=np.float64)
     return n, mean, np.where(std > 1e-12, std, 1.0)
+
+
+def _stable(value: float) -> float:
+    return float(f"{value:.12g}")
 
 
 def even_sample(df: "DataFrame", size: int, seed: int) -> "DataFrame":

@@ -136,10 +136,10 @@ class Validated:
     valid: "DataFrame"
     counts: QualityCounts
     input_version: int
-    _flagged: "DataFrame"
+    flagged: "DataFrame"  # every row of the interval, features as double, with its reasons
 
     def release(self) -> None:
-        self._flagged.unpersist()
+        self.flagged.unpersist()
 
 
 def validate_interval(

@@ -16,6 +16,7 @@ def _fs_path(spark: "SparkSession", path: str):
 
 def write_bytes(spark: "SparkSession", path: str, data: bytes) -> None:
     fs, p = _fs_path(spark, path)
+    fs.setWriteChecksum(False)  # no .crc side files next to packages and reports
     out = fs.create(p, True)
     try:
         out.write(bytearray(data))

@@ -175,17 +175,21 @@ def _with_retries(action, what: str) -> None:
     raise RuntimeError(f"unreachable: {what}")
 
 
-def replace_interval(
-    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", dataset: str, start: date, end: date
-) -> None:
-    """Atomically replace one dataset's logical dates [start, end) of a partitioned table with df."""
+def replace_where(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str) -> None:
+    """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched."""
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)
-    predicate = interval_predicate(dataset, start, end)
     _with_retries(
         lambda: rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(path),
         f"replace {table.name} {predicate}",
     )
+
+
+def replace_interval(
+    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", dataset: str, start: date, end: date
+) -> None:
+    """Atomically replace one dataset's logical dates [start, end) of a partitioned table with df."""
+    replace_where(spark, settings, table, df, interval_predicate(dataset, start, end))
 
 
 def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame") -> None:

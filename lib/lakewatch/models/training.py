@@ -36,6 +36,9 @@ def fit_reconstruction(module: nn.Module, x_np: np.ndarray, cfg: TrainingSetting
     data from being learned as normal (the contamination-robust option).
     """
     torch.manual_seed(cfg.seed)
+    for layer in module.modules():  # start from a seeded initialisation, whatever ran before
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
     gen = torch.Generator().manual_seed(cfg.seed)
     x = torch.from_numpy(np.ascontiguousarray(x_np, dtype=np.float32))
     opt = torch.optim.Adam(module.parameters(), lr=cfg.learning_rate)

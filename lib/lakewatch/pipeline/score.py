@@ -11,6 +11,8 @@ from lakewatch.dataset import DatasetSpec
 from lakewatch.events import event_ids, group_events
 from lakewatch.intervals import Interval
 from lakewatch.package import check_schema
+from lakewatch.pipeline.drift import compute_drift
+from lakewatch.pipeline.report import write_report
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.quality import QualityCounts, validate_interval
 from lakewatch.registry import load_package, resolve
@@ -53,7 +55,6 @@ def run_score(
         )
         replace_interval(spark, settings, SCORES, scored, spec.name, interval.start, interval.end)
         record.rows_scored = int(last_commit_metrics(spark, SCORES.path(settings)).get("numOutputRows", 0))
-        validated.release()
         QualityCounts(record.rows_in, record.rows_scored, record.rows_quarantined).check()
 
         written = spark.read.format("delta").load(SCORES.path(settings)).where(
@@ -69,4 +70,10 @@ def run_score(
         )
         replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end)
         record.n_events = int(last_commit_metrics(spark, EVENTS.path(settings)).get("numOutputRows", 0))
+
+        drift = compute_drift(spark, settings, spec, interval, package, validated.flagged, written, record.run_id)
+        validated.release()
+        record.details["drift"] = drift.as_dict()
+        record.finish("success")
+        record.report_path = write_report(spark, settings, record.as_row(), package.calibration.threshold)
     return record

@@ -17,7 +17,11 @@ from lakewatch.intervals import Interval
 from lakewatch.models import detector_class
 from lakewatch.package import build_package
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.profile import even_sample, feature_moments, hash_uniform, normal_rows
+from lakewatch.dataset import read_source
+from lakewatch.drift import SCORE_FEATURE, drift_columns, reference_profiles
+from lakewatch.drift_stats import profile_from_values
+from lakewatch.profile import even_sample, feature_moments, hash_uniform, split_labeled
+from lakewatch.quality import flag_rows, select_interval, valid_rows
 from lakewatch.registry import ModelRef, next_version, register
 from lakewatch.runs import RunRecord, new_run_id
 
@@ -51,7 +55,9 @@ def run_train(
     with tracked_run(spark, settings, record):
         cls = detector_class(model_type)
         features = spec.feature_names
-        normal, anomalous, version = normal_rows(spark, settings, spec, interval)
+        table, version = read_source(spark, settings, spec)
+        raw = select_interval(table, spec, interval)
+        normal, anomalous = split_labeled(spark, settings, spec, interval, valid_rows(flag_rows(raw, spec), spec))
         record.input_table, record.input_version = spec.table_path(settings), version
         n_normal, mean, std = feature_moments(normal, features)
         sample = even_sample(normal, cfg.sample_size, cfg.seed).withColumn(
@@ -66,6 +72,10 @@ def run_train(
         metrics = detector.fit(z(x_train), cfg)
         held_scores = detector.score(z(x_hold))
         calibration = calibrate(held_scores, cfg.target_false_alarm_rate)
+        reference = {
+            "features": [p.to_dict() for p in reference_profiles(raw, drift_columns(spec))],
+            "score": profile_from_values(SCORE_FEATURE, held_scores).to_dict(),
+        }
         metrics.update(heldout_mean_score=float(held_scores.mean()), threshold=calibration.threshold,
                        rows_normal=float(n_normal), rows_train=float(len(x_train)), rows_heldout=float(len(x_hold)))
         if anomalous is not None:
@@ -78,6 +88,7 @@ def run_train(
             "features": [f.model_dump() for f in spec.features],
             "normalization": {"mean": mean.tolist(), "std": std.tolist()},
             "calibration": calibration.to_dict(),
+            "reference_profile": reference,
             "training": {"table": record.input_table, "delta_version": version, "start": interval.start.isoformat(),
                          "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": record.run_id},
             "metrics": metrics,

@@ -1,0 +1,93 @@
+"""The drift step: an interval's features and scores against the model's reference profile, into `drift`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pyspark.sql import functions as F
+
+from lakewatch.config import Settings
+from lakewatch.dataset import DatasetSpec, read_source
+from lakewatch.drift import SCORE_FEATURE, Column_, anomaly_rate_records, current_summaries, drift_columns, drift_records
+from lakewatch.drift_stats import FeatureProfile
+from lakewatch.intervals import Interval
+from lakewatch.package import ModelPackage, PackageError, check_schema
+from lakewatch.pipeline.tracking import tracked_run
+from lakewatch.quality import select_interval
+from lakewatch.registry import ModelRef, load_package
+from lakewatch.runs import RunRecord, new_run_id
+from lakewatch.tables import DRIFT, SCORES, interval_predicate, read_table, replace_interval
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass
+class DriftOutcome:
+    """Which features are in warn or alert: what the DAG and the report show."""
+
+    alert: list[str] = field(default_factory=list)
+    warn: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    def as_dict(self) -> dict:
+        return {"alert": self.alert, "warn": self.warn, "rows": self.rows}
+
+
+def compute_drift(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, package: ModelPackage,
+    rows: "DataFrame", scores: "DataFrame", run_id: str,
+) -> DriftOutcome:
+    """Write the interval's drift rows (replacing earlier ones); rows: its input rows; scores: its scores."""
+    ref = package.manifest.get("reference_profile")
+    if not ref:
+        raise PackageError(f"model {package.manifest['name']} v{package.manifest['version']} has no reference profile")
+    profiles = {p["name"]: FeatureProfile.from_dict(p) for p in ref["features"]}
+    profiles[SCORE_FEATURE] = FeatureProfile.from_dict(ref["score"])
+    cfg = settings.drift
+    records = drift_records(profiles, current_summaries(rows, drift_columns(spec), profiles), cfg)
+    score_cols = [Column_(SCORE_FEATURE)]
+    score_summary = current_summaries(scores.select(F.col("score").alias(SCORE_FEATURE)), score_cols, profiles)
+    records += [r for r in drift_records(profiles, score_summary, cfg) if r[1] in ("psi", "ks", "ks_pvalue")]
+    n_anom = scores.where("is_anomaly").count()
+    records += anomaly_rate_records(package.calibration.target_false_alarm_rate, n_anom,
+                                    score_summary[SCORE_FEATURE].count, cfg)
+    name, version = package.manifest["name"], int(package.manifest["version"])
+    df = spark.createDataFrame(
+        [(spec.name, run_id, interval.start, f, m, _num(v), _num(t), s, name, version) for f, m, v, t, s in records],
+        DRIFT.schema,
+    )
+    replace_interval(spark, settings, DRIFT, df, spec.name, interval.start, interval.end)
+    outcome = DriftOutcome(rows=len(records))
+    for f, _, _, _, status in records:
+        bucket = outcome.alert if status == "alert" else outcome.warn if status == "warn" else None
+        if bucket is not None and f not in bucket:
+            bucket.append(f)
+    outcome.warn = [f for f in outcome.warn if f not in outcome.alert]
+    return outcome
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or v != v else float(v)
+
+
+def run_drift(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, run_id: str | None = None
+) -> tuple[DriftOutcome, RunRecord]:
+    """Drift of an interval already scored: against the model that scored it."""
+    record = RunRecord(run_id or new_run_id("drift"), "drift", spec.name, interval.start, interval.end)
+    with tracked_run(spark, settings, record):
+        scores = read_table(spark, settings, SCORES).where(interval_predicate(spec.name, interval.start, interval.end))
+        first = scores.select("model_name", "model_version").first()
+        if first is None:
+            raise ValueError(f"no scores for {spec.name} in {interval}: run `lakewatch score` first")
+        package = load_package(spark, settings, ModelRef(first["model_name"], int(first["model_version"])))
+        check_schema(package, spec)
+        record.model_name, record.model_version = first["model_name"], int(first["model_version"])
+        table, record.input_version = read_source(spark, settings, spec)
+        record.input_table = spec.table_path(settings)
+        outcome = compute_drift(spark, settings, spec, interval, package, select_interval(table, spec, interval),
+                                scores, record.run_id)
+        record.details["drift"] = outcome.as_dict()
+    return outcome, record

@@ -1,0 +1,154 @@
+"""End to end on generated data: train, score, rerun, refuse bad packages, and move stages."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakewatch.dataset import load_dataset_spec
+from lakewatch.generate import GeneratorParams, write_generated
+from lakewatch.intervals import Interval
+from lakewatch.package import PackageError
+from lakewatch.pipeline.score import run_score
+from lakewatch.pipeline.train import run_train
+from lakewatch.registry import ModelRef, artifact_dir, production, promote, rollback, versions
+from lakewatch.tables import EVENTS, MODELS, QUARANTINE, SCORES, table_version
+
+PARAMS = GeneratorParams(start=date(2026, 3, 2), days=6, entities=6, seed=5, anomaly_rate=0.7)
+TRAIN = Interval(date(2026, 3, 2), date(2026, 3, 5))
+SCORE = Interval(date(2026, 3, 5), date(2026, 3, 8))
+
+
+@pytest.fixture(scope="module")
+def lake(spark, base_settings, tmp_path_factory):
+    settings = base_settings.with_lakehouse(str(tmp_path_factory.mktemp("e2e") / "lakehouse"))
+    spec = load_dataset_spec("demo_metrics", settings)
+    write_generated(spark, PARAMS, spec.table_path(settings), spec.labels_path(settings))
+    trained = run_train(spark, settings, spec, TRAIN, "dense_ae")
+    first = run_score(spark, settings, spec, SCORE)
+    return settings, spec, trained, first
+
+
+def read(spark, settings, table):
+    return spark.read.format("delta").load(table.path(settings))
+
+
+def test_first_model_is_production_and_package_is_complete(spark, lake):
+    settings, spec, trained, _ = lake
+    assert trained.ref == ModelRef("demo_metrics", 1) and trained.stage == "production"
+    folder = Path(artifact_dir(settings, trained.ref))
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "weights.safetensors"]
+    row = versions(spark, settings, "demo_metrics").first()
+    assert row["training_version"] == 0 and row["training_start"] == TRAIN.start
+
+
+def test_counts_add_up(spark, lake):
+    settings, _, _, r = lake
+    assert r.rows_in == r.rows_scored + r.rows_quarantined
+    assert read(spark, settings, SCORES).count() == r.rows_scored
+    assert read(spark, settings, QUARANTINE).count() == r.rows_quarantined > 0
+    assert read(spark, settings, SCORES).where("is_anomaly").count() == r.rows_anomalous
+    assert read(spark, settings, EVENTS).count() == r.n_events > 0
+
+
+def test_injected_spikes_and_level_shifts_are_found(spark, lake):
+    settings, spec, _, _ = lake
+    labels = spark.read.format("delta").load(spec.labels_path(settings)).where(
+        F.col("kind").isin("spike", "level_shift") & (F.col("ts") >= F.lit(SCORE.start_ts))
+    ).select("host", "ts", "anomaly_id", "kind")
+    scores = read(spark, settings, SCORES).select(F.col("entity").alias("host"), "ts", "is_anomaly")
+    found = labels.join(scores, ["host", "ts"]).groupBy("anomaly_id", "kind").agg(F.max("is_anomaly").alias("hit"))
+    per_kind = {r["kind"]: (r["n"], r["hits"]) for r in found.groupBy("kind").agg(
+        F.count("*").alias("n"), F.sum(F.col("hit").cast("int")).alias("hits")).collect()}
+    assert set(per_kind) == {"spike", "level_shift"}
+    for kind, (n, hits) in per_kind.items():
+        assert hits / n >= 0.6, f"{kind}: found {hits} of {n}"
+
+
+def test_anomalies_carry_their_top_features(spark, lake):
+    settings, _, _, _ = lake
+    s = read(spark, settings, SCORES)
+    assert s.where("is_anomaly AND size(top_features) = 3").count() == s.where("is_anomaly").count()
+    assert s.where("NOT is_anomaly AND top_features IS NOT NULL").count() == 0
+    shares = s.where("is_anomaly").select(F.expr("aggregate(top_features, 0D, (a, t) -> a + t.share)").alias("t"))
+    assert shares.where("t > 1.0000001 OR t <= 0").count() == 0
+
+
+def test_rerun_replaces_the_interval_without_duplicates(spark, lake):
+    settings, spec, _, first = lake
+    counts = {t.name: read(spark, settings, t).count() for t in (SCORES, EVENTS, QUARANTINE)}
+    again = run_score(spark, settings, spec, SCORE)
+    assert {t.name: read(spark, settings, t).count() for t in (SCORES, EVENTS, QUARANTINE)} == counts
+    assert read(spark, settings, SCORES).groupBy("entity", "ts").count().where("count > 1").count() == 0
+    assert [r[0] for r in read(spark, settings, SCORES).select("run_id").distinct().collect()] == [again.run_id]
+    # events keep their ids across reruns
+    assert read(spark, settings, EVENTS).select("event_id").distinct().count() == first.n_events
+
+
+def test_tampered_package_is_refused_before_anything_is_written(spark, lake):
+    settings, spec, trained, _ = lake
+    weights = Path(artifact_dir(settings, trained.ref)) / "weights.safetensors"
+    original = weights.read_bytes()
+    before = {t.name: table_version(spark, t.path(settings)) for t in (SCORES, EVENTS, QUARANTINE)}
+    try:
+        weights.write_bytes(original[:-4] + bytes(4))
+        with pytest.raises(PackageError, match="checksum mismatch"):
+            run_score(spark, settings, spec, SCORE)
+    finally:
+        weights.write_bytes(original)
+    assert {t.name: table_version(spark, t.path(settings)) for t in (SCORES, EVENTS, QUARANTINE)} == before
+
+
+def test_mismatched_schema_is_refused_before_anything_is_written(spark, lake):
+    settings, spec, _, _ = lake
+    other = spec.model_copy(update={"features": list(reversed(spec.features))})
+    before = table_version(spark, SCORES.path(settings))
+    with pytest.raises(PackageError, match="feature schema differs"):
+        run_score(spark, settings, other, SCORE)
+    assert table_version(spark, SCORES.path(settings)) == before
+
+
+def test_same_seed_same_weights_then_promote_and_rollback(spark, lake):
+    settings, spec, trained, _ = lake
+    second = run_train(spark, settings, spec, TRAIN, "dense_ae")
+    assert second.ref.version == 2 and second.stage == "candidate"
+    stages = lambda: {r["version"]: r["stage"] for r in versions(spark, settings, "demo_metrics").collect()}  # noqa: E731
+    checksums = {r["version"]: r["checksum"] for r in versions(spark, settings, "demo_metrics").collect()}
+    assert checksums[1] == checksums[2]  # deterministic under the seed
+    assert stages() == {1: "production", 2: "candidate"}
+
+    v0 = table_version(spark, MODELS.path(settings))
+    promote(spark, settings, second.ref)
+    assert stages() == {1: "archived", 2: "production"}
+    assert table_version(spark, MODELS.path(settings)) == v0 + 1  # one commit
+
+    old, new = rollback(spark, settings, "demo_metrics")
+    assert (old.version, new.version) == (2, 1)
+    assert stages() == {1: "production", 2: "archived"}
+    assert production(spark, settings, "demo_metrics")["version"] == 1
+    assert table_version(spark, MODELS.path(settings)) == v0 + 2
+    with pytest.raises(ValueError, match="nothing to roll back to"):
+        rollback(spark, settings, "demo_metrics")
+
+
+def test_drift_and_report_are_written_with_the_run(spark, lake):
+    from lakewatch.cli import main
+    from lakewatch.tables import DRIFT, RUNS
+
+    settings, spec, _, _ = lake
+    # the latest successful scoring run of the interval owns its drift rows (a rerun replaces them)
+    run = read(spark, settings, RUNS).where("job = 'score' AND status = 'success'").orderBy(F.col("started_at").desc()).first()
+    drift = read(spark, settings, DRIFT).where(F.col("run_id") == run["run_id"])
+    features = {r[0] for r in drift.select("feature").distinct().collect()}
+    assert features == set(spec.feature_names) | {"__score__"}
+    assert drift.count() == read(spark, settings, DRIFT).count()
+    assert drift.where("status NOT IN ('ok', 'warn', 'alert', 'unknown')").count() == 0
+    report = Path(run["report_path"])
+    page = report.read_text()
+    assert run["run_id"] in page and page.count("<img ") == 3
+    report.unlink()
+    assert main(["--lakehouse", settings.lakehouse, "report", "--run-id", run["run_id"]]) == 0
+    assert report.read_text().count("data:image/png;base64,") == 3
