@@ -38,3 +38,42 @@ def settings(base_settings: Settings, tmp_path: Path) -> Settings:
 
 
 DEMO_START = date(2026, 3, 2)
+
+
+@pytest.fixture(scope="session")
+def trained_lake(spark, base_settings: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """A lakehouse with 6 days of generated demo data and a production model trained on the first 3.
+
+    Shared by the tests that run jobs out of process (Airflow, the Spark cluster): each scores its own day.
+    """
+    from lakewatch.dataset import load_dataset_spec
+    from lakewatch.generate import GeneratorParams, write_generated
+    from lakewatch.intervals import Interval
+    from lakewatch.pipeline.train import run_train
+
+    root = tmp_path_factory.mktemp("shared-lake")
+    settings = base_settings.with_lakehouse(str(root / "lakehouse"))
+    spec = load_dataset_spec("demo_metrics", settings)
+    params = GeneratorParams(start=DEMO_START, days=6, entities=4, seed=9, anomaly_rate=0.5)
+    write_generated(spark, params, spec.table_path(settings), spec.labels_path(settings))
+    run_train(spark, settings, spec, Interval(DEMO_START, date(2026, 3, 5)), "dense_ae")
+    profile = root / "test-profile.yaml"
+    profile.write_text(
+        f"profile: test\nlakehouse: {settings.lakehouse}\n"
+        "spark: {master: 'local[2]', shuffle_partitions: 2, driver_memory: 2g}\n"
+        "airflow: {retries: 1, retry_delay_s: 5}\n"
+    )
+    return settings, spec, profile
+
+
+def subprocess_env(profile: Path, **extra: str) -> dict[str, str]:
+    """The environment of a job run out of process: the venv first on PATH, loopback, the test profile."""
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LAKEWATCH"))}
+    bin_dir = str(Path(sys.executable).parent)
+    env.update(
+        PATH=f"{bin_dir}:{env.get('PATH', '')}", SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable, LAKEWATCH_CONF=str(profile), **extra,
+    )
+    return env

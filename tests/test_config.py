@@ -8,7 +8,7 @@ from lakewatch.config import load_settings
 def test_local_profile_is_the_default():
     settings = load_settings(env={})
     assert settings.profile == "local"
-    assert settings.lakehouse == "./lakehouse"
+    assert settings.lakehouse == str(Path("./lakehouse").resolve())
     assert settings.spark.master == "local[*]"
 
 

@@ -14,7 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakewatch", description="Anomaly detection for the lakehouse.")
     parser.add_argument("--conf", help="profile name in conf/ or a YAML path (default: $LAKEWATCH_CONF or local)")
     parser.add_argument("--lakehouse", help="override the lakehouse root of the profile")
-    parser.add_argument("--master", help="override the Spark master of the profile")
+    parser.add_argument("--master", help="override the Spark master of the profile ('spark-submit': take the "
+                        "master spark-submit was given, as the jobs in jobs/ do)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"lakewatch {args.command}: error: {short_error(exc)}", file=sys.stderr)
         return 2
+
+
+def run_job(name: str) -> None:
+    """The body of a jobs/ script: run one subcommand under spark-submit, with the master it was given."""
+    sys.exit(main(["--master", "spark-submit", name, *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -88,6 +88,20 @@ class DriftSettings(_Strict):
     retrain_on_alert: bool = False
 
 
+class AirflowSettings(_Strict):
+    """How the DAGs schedule and run the Spark jobs."""
+
+    spark_conn_id: str = "spark_local"
+    default_dataset: str = "demo_metrics"
+    score_schedule: str = "0 0 * * *"  # daily: each run scores the UTC day that just ended
+    train_schedule: str = "0 3 * * 1"  # weekly, Monday
+    train_lookback_days: int = 7
+    retries: int = 2
+    retry_delay_s: int = 30
+    execution_timeout_s: int = 3600
+    owner: str = "lakewatch"
+
+
 class Settings(_Strict):
     """One profile: where the lakehouse is, how Spark runs, and the job defaults."""
 
@@ -99,8 +113,13 @@ class Settings(_Strict):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    source: str | None = None  # the YAML file this profile was loaded from (set by load_settings)
 
     def with_lakehouse(self, root: str) -> "Settings":
+        """A local root is made absolute: executors of a cluster do not share the driver's working folder."""
+        if "://" not in root:
+            root = str(Path(root).resolve())
         return self.model_copy(update={"lakehouse": root})
 
     def jars_path(self) -> Path:
@@ -143,7 +162,9 @@ def load_settings(profile: str | None = None, env: Mapping[str, str] | None = No
     if not path.exists():
         raise FileNotFoundError(f"configuration profile not found: {path}")
     raw = yaml.safe_load(path.read_text()) or {}
-    settings = Settings.model_validate(_expand_env(raw, env))
+    settings = Settings.model_validate({**_expand_env(raw, env), "source": str(path.resolve())})
     if env.get("LAKEWATCH_LAKEHOUSE"):
         settings = settings.with_lakehouse(env["LAKEWATCH_LAKEHOUSE"])
-    return settings
+    return settings.with_lakehouse(settings.lakehouse)
+
+

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+SUBMIT_MASTER = "spark-submit"
 
 
 def delta_jars(settings: Settings) -> list[str]:
@@ -53,12 +54,14 @@ def resolve_delta_jars(settings: Settings) -> list[Path]:
 
 
 def build_session(settings: Settings, master: str | None = "", app_name: str | None = None) -> "SparkSession":
-    """Build (or reuse) the session. master="" takes the profile's; None leaves it to spark-submit."""
+    """Build (or reuse) the session. master="" takes the profile's; None or "spark-submit" leaves it to
+    spark-submit, which has already set it (the jobs in jobs/ run that way)."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name or settings.spark.app_name)
-    if master is not None:
-        builder = builder.master(master or settings.spark.master)
+    master = settings.spark.master if master == "" else master
+    if master is not None and master != SUBMIT_MASTER:
+        builder = builder.master(master)
     options = {
         "spark.jars": ",".join(delta_jars(settings)),
         "spark.driver.memory": settings.spark.driver_memory,

@@ -13,6 +13,11 @@ from lakewatch.dataset import load_dataset_spec
 from lakewatch.models import MODEL_TYPES
 
 
+def optional_int(text: str) -> int | None:
+    """An int, or None for an empty value (what a template renders for an unset Param)."""
+    return int(text) if text.strip() not in ("", "None") else None
+
+
 def _fmt_features(top: list | None) -> str:
     return ", ".join(f"{t['feature']} {t['share']:.0%}" for t in (top or []))
 
@@ -48,7 +53,7 @@ class Score:
         add_dataset_arg(p)
         add_interval_args(p)
         p.add_argument("--model-name", help="registry name (default: the dataset's name)")
-        p.add_argument("--model-version", type=int, help="score with this version instead of production")
+        p.add_argument("--model-version", type=optional_int, help="score with this version instead of production")
         p.add_argument("--run-id")
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
@@ -20,7 +21,8 @@ REPORTS_DIR = "reports"
 
 
 def report_path(settings: Settings, run: dict[str, Any]) -> str:
-    return join(settings.lakehouse, REPORTS_DIR, str(run["interval_start"]), f"{run['run_id']}.html")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(run["run_id"]))  # Hadoop paths take no ':'
+    return join(settings.lakehouse, REPORTS_DIR, str(run["interval_start"]), f"{name}.html")
 
 
 def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None) -> ReportData:

@@ -1,0 +1,90 @@
+"""lakewatch_train: train a model on recent valid data and register it through the registry's rules.
+
+Weekly on schedule, on a drift-alert Asset event from lakewatch_score, or by hand with Params `dataset`,
+`start`, `end`, `model`. The first version of a model becomes production; later versions are registered as
+candidates, to be promoted with `lakewatch models promote NAME VERSION` (or rolled back with
+`lakewatch models rollback NAME`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import partial
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from lakewatch.config import load_settings
+from lakewatch.orchestration import (
+    lookback_interval, read_runs, record_failure, resolve_interval, run_id_for, run_id_template, spark_submit_kwargs,
+)
+
+SETTINGS = load_settings()
+AF = SETTINGS.airflow
+
+
+@dag(
+    dag_id="lakewatch_train",
+    description="Train, calibrate and register a model for a dataset.",
+    doc_md=__doc__,
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(AF.train_schedule, timezone="UTC"), assets=Asset("lakewatch_drift_alert")
+    ),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["lakewatch", "training", "spark"],
+    params={
+        "dataset": Param(AF.default_dataset, type="string", description="a name in conf/datasets/ or a spec path"),
+        "start": Param(None, type=["null", "string"], format="date", description="first training day"),
+        "end": Param(None, type=["null", "string"], format="date", description="day after the last (exclusive)"),
+        "model": Param("dense_ae", type="string", description="the model type"),
+    },
+    default_args={
+        "owner": AF.owner,
+        "retries": AF.retries,
+        "retry_delay": timedelta(seconds=AF.retry_delay_s),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(seconds=AF.execution_timeout_s),
+    },
+)
+def lakewatch_train() -> None:
+    @task(doc_md="Training days: the Params, else the `train_lookback_days` days before the run.")
+    def interval() -> dict[str, str]:
+        ctx = get_current_context()
+        p = ctx["params"]
+        if p.get("start"):
+            return resolve_interval(p["start"], p.get("end"), None, None, None)
+        return lookback_interval(ctx["logical_date"] or ctx["dag_run"].run_after, AF.train_lookback_days)
+
+    args = [
+        "--dataset", "{{ params.dataset }}", "--model", "{{ params.model }}",
+        "--start", "{{ ti.xcom_pull(task_ids='interval')['start'] }}",
+        "--end", "{{ ti.xcom_pull(task_ids='interval')['end'] }}",
+        "--run-id", run_id_template("train"),
+    ]
+    train = SparkSubmitOperator(
+        task_id="train",
+        doc_md="Statistics in Spark, a sample on the driver, fit, calibrate, register (candidate or first production).",
+        on_failure_callback=partial(record_failure, SETTINGS),
+        **spark_submit_kwargs(SETTINGS, "train", args),
+    )
+
+    @task(doc_md="The new version, its stage and metrics (XCom), and how to promote it.")
+    def summary() -> dict:
+        ctx = get_current_context()
+        rows = read_runs(SETTINGS, [run_id_for(ctx["run_id"], "train")])
+        run = rows[0] if rows else {}
+        version, name = run.get("model_version"), run.get("model_name")
+        out = {"model": f"{name} v{version}", "status": run.get("status"), "details": run.get("details"),
+               "promote": f"lakewatch models promote {name} {version}"}
+        for key, value in out.items():
+            print(f"{key:>8}: {value}")
+        return out
+
+    interval() >> train >> summary()
+
+
+lakewatch_train()
