@@ -203,7 +203,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
     # (a) first, so that its two memory runs see workers that only ran warm-ups: N/4, then N (the timed one)
     bench.write(score(warm), n_warm, "(a) warm-up", sample=False)
     quarter = bench.write(score(standard(spark, stage + "/valid", features, quarter_end)), n_quarter, "(a) at N/4")
-    results["a"] = bench.write(score(full), n_valid, "(a) score_frame (mapInArrow)")
+    results["a"] = bench.write(score(full), n_valid, "(a) score_frame (Arrow UDF)")
     results["b"] = bench.contender("(b) native Spark expression", lambda df: native_frame(df, package), (warm, n_warm), (full, n_valid))
     predict = predict_batch_frame(full, package, sc.batch_size, sc.device, sc.threads_per_task)
     results["c"] = bench.contender("(c) predict_batch_udf", predict, (warm, n_warm), (full, n_valid))

@@ -74,7 +74,7 @@ def predict_batch_frame(df: "DataFrame", package: ModelPackage, batch_size: int,
     features = package.features
 
     def make_predict_fn() -> Callable[[np.ndarray], np.ndarray]:
-        scorer = cached_scorer(parse_package(*bc.value), device, threads, 3)
+        scorer = cached_scorer(f"bench-c:{id(bc)}", parse_package(*bc.value), device, threads, 3)
 
         def predict(inputs: np.ndarray) -> np.ndarray:  # (batch, n_features)
             return score_only(scorer, inputs)

@@ -87,20 +87,27 @@ def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
     logical = F.to_date(ts)
     if spec.partition_column:
         logical = F.coalesce(logical, F.col(spec.partition_column).cast("date"))
+    reasons = F.filter(F.array(*key_reasons, *feature_reasons), lambda r: r.isNotNull())
     flagged = df.select(
         entity.alias("entity"),
         ts.alias("ts"),
         logical.alias("logical_date"),
         *values,
-        F.filter(F.array(*key_reasons, *feature_reasons), lambda r: r.isNotNull()).alias("reasons"),
-        F.to_json(F.struct(*[F.col(c) for c in df.columns])).alias("row"),
+        reasons.alias("reasons"),
+        # the original row, as JSON, only where it will be quarantined: valid rows carry no copy
+        F.when(F.size(reasons) > 0, F.to_json(F.struct(*[F.col(c) for c in df.columns]))).alias("row"),
     )
     # Among rows with no other fault, the first of each (entity, ts) is kept and the others are duplicates.
-    order = [F.size("reasons").asc(), *[F.col(f).asc_nulls_last() for f in spec.feature_names], F.col("row")]
+    order = [F.size("reasons").asc(), *[F.col(f).asc_nulls_last() for f in spec.feature_names]]
     rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*order))
     duplicate = (F.size("reasons") == 0) & F.col("entity").isNotNull() & F.col("ts").isNotNull() & (rank > 1)
-    return flagged.withColumn(
-        "reasons", F.when(duplicate, F.array(F.lit(DUPLICATE))).otherwise(F.col("reasons"))
+    # a duplicate is valid in every other respect: its typed values are its original ones
+    as_given = F.to_json(F.struct(F.col("entity").alias(spec.entity), F.col("ts").alias(spec.timestamp),
+                                  *[F.col(f) for f in spec.feature_names]))
+    return flagged.withColumn("_dup", duplicate).select(
+        *[c for c in flagged.columns if c not in ("reasons", "row")],
+        F.when(F.col("_dup"), F.array(F.lit(DUPLICATE))).otherwise(F.col("reasons")).alias("reasons"),
+        F.when(F.col("_dup"), as_given).otherwise(F.col("row")).alias("row"),
     )
 
 

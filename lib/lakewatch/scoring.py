@@ -6,6 +6,7 @@ keyed by the weights' checksum, for every later batch and task.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -20,7 +21,7 @@ from lakewatch.tables import FEATURE_SHARES
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-_SCORERS: dict[str, "Scorer"] = {}  # per Python worker: checksum -> scorer
+_SCORERS: dict[str, "Scorer"] = {}  # per Python worker: a job's broadcast key -> scorer
 
 
 @dataclass
@@ -74,16 +75,14 @@ def resolve_device(wanted: str) -> str:
     return wanted
 
 
-def cached_scorer(package: ModelPackage, device: str, threads: int, top_k: int) -> Scorer:
-    """The worker's scorer for this package, built on first use (one model load per Python worker)."""
-    scorer = _SCORERS.get(package.checksum)
-    if scorer is None:
-        import torch
+def cached_scorer(key: str, package: ModelPackage, device: str, threads: int, top_k: int) -> Scorer:
+    """Build and keep the worker's scorer for one broadcast package: one model load per Python worker."""
+    import torch
 
-        torch.set_num_threads(max(1, threads))
-        scorer = Scorer.from_package(package, resolve_device(device), top_k)
-        _SCORERS.clear()
-        _SCORERS[package.checksum] = scorer
+    torch.set_num_threads(max(1, threads))
+    scorer = Scorer.from_package(package, resolve_device(device), top_k)
+    _SCORERS.clear()
+    _SCORERS[key] = scorer
     return scorer
 
 
@@ -103,17 +102,20 @@ def _top_features_array(batch: ScoredBatch, names: list[str]) -> pa.Array:
 
 
 def score_frame(df: "DataFrame", package: ModelPackage, device: str, threads: int, top_k: int) -> "DataFrame":
-    """Apply the package to (entity, ts, logical_date, features...) with mapInArrow; one broadcast per job."""
+    """Add score, calibrated, is_anomaly and top_features to (entity, ts, logical_date, features...).
+
+    A scalar Arrow UDF over the features only: the keys stay in the JVM, the features cross as float32
+    Arrow batches, and the result comes back as one struct column. One broadcast per job.
+    """
+    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     features = package.features
     # plain bytes travel, not Python objects: each worker parses the JSON and verifies the checksum itself
     bc = df.sparkSession.sparkContext.broadcast((manifest_bytes(package), package.weights))
-    schema = T.StructType(
+    key = f"{package.checksum}:{uuid.uuid4().hex}"  # this job's broadcast, in the workers' cache
+    result = T.StructType(
         [
-            T.StructField("entity", T.StringType()),
-            T.StructField("ts", T.TimestampType()),
-            T.StructField("logical_date", T.DateType()),
             T.StructField("score", T.DoubleType()),
             T.StructField("calibrated", T.DoubleType()),
             T.StructField("is_anomaly", T.BooleanType()),
@@ -121,19 +123,19 @@ def score_frame(df: "DataFrame", package: ModelPackage, device: str, threads: in
         ]
     )
 
-    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        scorer = cached_scorer(parse_package(*bc.value), device, threads, top_k)
-        for rb in batches:
-            x = np.column_stack([rb.column(f).to_numpy(zero_copy_only=False) for f in features]) if rb.num_rows else np.zeros((0, len(features)))
+    @F.arrow_udf(result)
+    def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            scorer = cached_scorer(key, parse_package(*bc.value), device, threads, top_k)
+        for cols in batches:
+            x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in cols])
             out = score_batch(scorer, x)
-            yield pa.RecordBatch.from_arrays(
-                [rb.column("entity"), rb.column("ts"), rb.column("logical_date"), pa.array(out.score),
-                 pa.array(out.calibrated), pa.array(out.is_anomaly), _top_features_array(out, features)],
-                schema=pa.schema([
-                    ("entity", pa.string()), ("ts", rb.schema.field("ts").type), ("logical_date", pa.date32()),
-                    ("score", pa.float64()), ("calibrated", pa.float64()), ("is_anomaly", pa.bool_()),
-                    ("top_features", pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))),
-                ]),
+            yield pa.StructArray.from_arrays(
+                [pa.array(out.score), pa.array(out.calibrated), pa.array(out.is_anomaly),
+                 _top_features_array(out, features)],
+                names=["score", "calibrated", "is_anomaly", "top_features"],
             )
 
-    return df.select("entity", "ts", "logical_date", *features).mapInArrow(apply, schema)
+    scored = apply(*[F.col(f).cast("float") for f in features]).alias("_scored")
+    return df.select("entity", "ts", "logical_date", scored).select("entity", "ts", "logical_date", "_scored.*")
