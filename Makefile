@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 DEMO_START ?= 2026-03-02
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo airflow bench clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -29,19 +29,55 @@ $(JARS): $(INSTALLED)
 test: setup
 	$(BIN)/python -m pytest -q --timeout=900
 
+# Airflow: its own home and SQLite database under .cache/, the project's DAGs, a local Spark connection.
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.cache/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	AIRFLOW_CONN_SPARK_LOCAL='{"conn_type":"spark","host":"local[2]"}'
+DEMO_LOGS := .cache/demo-logs
+LW := $(BIN)/lakewatch
+
 demo: setup
-	rm -rf lakehouse
-	$(BIN)/lakewatch generate --dataset demo_metrics --start $(DEMO_START) --days 14 --entities 8 --seed 42
-	$(BIN)/lakewatch import-nab
-	$(BIN)/lakewatch validate --dataset demo_metrics --start $(DEMO_START) --end 2026-03-16
-	$(BIN)/lakewatch validate --dataset nab --start 2013-07-01 --end 2015-10-01
-	$(BIN)/lakewatch summary
+	rm -rf lakehouse .cache/airflow $(DEMO_LOGS) && mkdir -p $(DEMO_LOGS)
+	@echo "== 1. data: 14 days x 8 hosts of operations metrics (anomalies injected, mem_pct drifts on 2026-03-13), and NAB"
+	$(LW) generate --dataset demo_metrics --start $(DEMO_START) --days 14 --entities 8 --seed 42 --drift-date 2026-03-13
+	$(LW) import-nab
+	$(LW) validate --dataset nab --start 2013-07-01 --end 2015-10-01
+	@echo "== 2. Airflow (SQLite, no scheduler): lakewatch_train on the first week, lakewatch_score on the second"
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > $(DEMO_LOGS)/airflow-db.log 2>&1
+	$(AIRFLOW_ENV) $(BIN)/airflow dags test lakewatch_train 2026-03-09 \
+		--conf '{"dataset": "demo_metrics", "start": "2026-03-02", "end": "2026-03-09"}' > $(DEMO_LOGS)/lakewatch_train.log 2>&1 \
+		|| (tail -50 $(DEMO_LOGS)/lakewatch_train.log; exit 1)
+	@echo "lakewatch_train: success (log: $(DEMO_LOGS)/lakewatch_train.log)"
+	$(AIRFLOW_ENV) $(BIN)/airflow dags test lakewatch_score 2026-03-16 \
+		--conf '{"dataset": "demo_metrics", "start": "2026-03-09", "end": "2026-03-16"}' > $(DEMO_LOGS)/lakewatch_score.log 2>&1 \
+		|| (tail -50 $(DEMO_LOGS)/lakewatch_score.log; exit 1)
+	@echo "lakewatch_score: done (log: $(DEMO_LOGS)/lakewatch_score.log)"
+	@grep -E "^ *(rows_|events|drift_|report|evaluation)" $(DEMO_LOGS)/lakewatch_score.log | sed 's/^/  /' || true
+	@echo "== 3. what was found"
+	$(LW) sql "SELECT entity, start_ts, end_ts, n_points, severity, round(peak_score, 2) AS peak, transform(top_features, t -> concat(t.feature, ' ', cast(round(t.share * 100) AS INT), '%')) AS why FROM events ORDER BY peak_score DESC" --limit 8
+	$(LW) sql "SELECT metric, round(value, 4) AS value FROM evaluation WHERE dataset = 'demo_metrics' ORDER BY metric"
+	@echo "== 4. drift on the day mem_pct shifted for every host"
+	$(LW) drift --dataset demo_metrics --date 2026-03-13
+	$(LW) summary --limit 12
 	@echo
-	@echo "Query the tables:  $(BIN)/lakewatch sql \"SELECT dataset, reason, count(*) AS n FROM quarantine GROUP BY 1, 2 ORDER BY n DESC\""
-	@echo "Without Spark:     $(BIN)/python -c \"from deltalake import DeltaTable; print(DeltaTable('lakehouse/quarantine').to_pandas().head())\""
+	@echo "Reports:           ls lakehouse/reports/*/"
+	@echo "Query the tables:  $(LW) sql \"SELECT dataset, reason, count(*) AS n FROM quarantine GROUP BY 1, 2 ORDER BY n DESC\""
+	@echo "Without Spark:     $(BIN)/python -c \"from deltalake import DeltaTable; print(DeltaTable('lakehouse/events').to_pandas().head())\""
+	@echo "Watch in the UI:   make airflow"
+
+# The Airflow UI on http://127.0.0.1:8080 (SQLite, LocalExecutor); the admin password is printed at start.
+airflow: setup
+	mkdir -p .cache/airflow
+	test -f .cache/airflow/passwords.json || $(BIN)/python -c "import json, secrets; \
+		json.dump({'admin': secrets.token_urlsafe(12)}, open('.cache/airflow/passwords.json', 'w'))"
+	@echo "Airflow UI: http://127.0.0.1:8080  user: admin  password: in .cache/airflow/passwords.json"
+	$(AIRFLOW_ENV) AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 AIRFLOW__CORE__PARALLELISM=4 \
+		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
+		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(CURDIR)/.cache/airflow/passwords.json \
+		$(BIN)/airflow standalone
 
 bench: setup
 	$(BIN)/python -m lakewatch.bench
 
 clean:
-	rm -rf $(VENV) .cache lakehouse spark-warehouse metastore_db
+	rm -rf $(VENV) .cache lakehouse spark-warehouse metastore_db bench-results

@@ -1,0 +1,126 @@
+"""The scoring job through spark-submit on a real standalone cluster (master + 2 workers on 127.0.0.1):
+the same output as local mode, also when a worker is killed while the job runs."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import subprocess_env
+from lakewatch.intervals import Interval
+from lakewatch.pipeline.score import run_score
+from lakewatch.session import delta_jars
+from lakewatch.tables import QUARANTINE, RUNS, SCORES
+
+pytestmark = pytest.mark.cluster
+REPO = Path(__file__).resolve().parents[2]
+DAY = Interval(date(2026, 3, 6), date(2026, 3, 7))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    state = tmp_path_factory.mktemp("cluster")
+    env = {
+        **subprocess_env(Path("/nonexistent")), "LAKEWATCH_CLUSTER_DIR": str(state), "MASTER_PORT": str(free_port()),
+        "MASTER_UI_PORT": str(free_port()), "WORKER_UI_PORT": str(free_port()), "WORKER_MEMORY": "1g",
+        "VENV": str(Path(sys.executable).parents[1]),
+    }
+    script = str(REPO / "infra" / "spark-cluster.sh")
+    out = subprocess.run([script, "start", "2"], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    try:
+        url = subprocess.run([script, "url"], env=env, capture_output=True, text=True).stdout.strip()
+        yield url, script, env
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def package_zip(tmp_path_factory) -> str:
+    """The lakewatch package as executors get it: a zip shipped with --py-files."""
+    base = tmp_path_factory.mktemp("dist") / "lakewatch"
+    return shutil.make_archive(str(base), "zip", root_dir=REPO / "lib", base_dir="lakewatch")
+
+
+def scores_of_day(spark, settings) -> pd.DataFrame:
+    df = spark.read.format("delta").load(SCORES.path(settings)).where(F.col("logical_date") == F.lit(DAY.start))
+    pdf = df.select("entity", "ts", "score", "calibrated", "is_anomaly", "model_version").toPandas()
+    return pdf.sort_values(["entity", "ts"]).reset_index(drop=True)
+
+
+def submit(url: str, settings, profile: Path, zip_path: str, run_id: str) -> subprocess.Popen:
+    cmd = [
+        "spark-submit", "--master", url, "--py-files", zip_path, "--jars", ",".join(delta_jars(settings)),
+        "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.executor.memory=768m",
+        "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.task.maxFailures=4",
+        str(REPO / "jobs" / "score.py"), "--dataset", "demo_metrics", "--start", str(DAY.start), "--end", str(DAY.end),
+        "--run-id", run_id,
+    ]
+    return subprocess.Popen(cmd, env=subprocess_env(profile), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.fixture(scope="module")
+def local_scores(spark, trained_lake):
+    settings, spec, _ = trained_lake
+    record = run_score(spark, settings, spec, DAY, run_id="local-baseline")
+    return scores_of_day(spark, settings), record
+
+
+def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same rows, same keys and flags; scores equal up to float32 summation order (batches differ)."""
+    assert len(got) == len(want)
+    pd.testing.assert_frame_equal(got[["entity", "ts", "is_anomaly", "model_version"]],
+                                  want[["entity", "ts", "is_anomaly", "model_version"]])
+    pd.testing.assert_series_equal(got["score"], want["score"], rtol=1e-5)
+    pd.testing.assert_series_equal(got["calibrated"], want["calibrated"], rtol=1e-5)
+
+
+def test_cluster_output_equals_local_output(spark, trained_lake, cluster, package_zip, local_scores):
+    settings, _, profile = trained_lake
+    url, _, _ = cluster
+    proc = submit(url, settings, profile, package_zip, "cluster-1")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    assert_same_scores(scores_of_day(spark, settings), local_scores[0])
+    q = spark.read.format("delta").load(QUARANTINE.path(settings)).where(F.col("logical_date") == F.lit(DAY.start))
+    assert q.count() == local_scores[1].rows_quarantined
+    run = spark.read.format("delta").load(RUNS.path(settings)).where(F.col("run_id") == "cluster-1").first()
+    assert run["status"] == "success" and run["rows_scored"] == local_scores[1].rows_scored
+
+
+def test_job_survives_a_killed_worker_exactly_once(spark, trained_lake, cluster, package_zip, local_scores):
+    settings, _, profile = trained_lake
+    url, script, env = cluster
+    proc = submit(url, settings, profile, package_zip, "cluster-killed")
+    state = Path(env["LAKEWATCH_CLUSTER_DIR"])
+    deadline = time.monotonic() + 180
+    # wait until both workers run an executor of the job, then kill the first worker
+    while time.monotonic() < deadline and len(list(state.glob("worker-*/work/app-*/*"))) < 2:
+        time.sleep(1)
+    time.sleep(8)
+    assert proc.poll() is None, "the job ended before the worker could be killed"
+    killed = subprocess.run([script, "kill-worker", "1"], env=env, capture_output=True, text=True)
+    assert killed.returncode == 0, killed.stderr
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    got = scores_of_day(spark, settings)
+    assert not got.duplicated(["entity", "ts"]).any()
+    assert_same_scores(got, local_scores[0])
+    status = subprocess.run([script, "status"], env=env, capture_output=True, text=True)
+    assert "worker-1" in status.stdout and status.returncode == 1  # the killed worker is down
