@@ -72,6 +72,7 @@ airflow: setup
 		json.dump({'admin': secrets.token_urlsafe(12)}, open('.cache/airflow/passwords.json', 'w'))"
 	@echo "Airflow UI: http://127.0.0.1:8080  user: admin  password: in .cache/airflow/passwords.json"
 	$(AIRFLOW_ENV) AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 AIRFLOW__CORE__PARALLELISM=4 \
+		AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:8080/execution/ \
 		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
 		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(CURDIR)/.cache/airflow/passwords.json \
 		$(BIN)/airflow standalone

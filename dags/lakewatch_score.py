@@ -8,7 +8,7 @@ with Params `dataset`, `start`, `end`, `model_version`:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -17,7 +17,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from lakewatch.config import load_settings
-from lakewatch.orchestration import record_failure, resolve_interval, run_id_template, spark_submit_kwargs, summarise_run
+from lakewatch.orchestration import (
+    default_args, interval_params, record_failure, resolve_interval, run_id_template, spark_submit_kwargs, summarise_run,
+)
 
 SETTINGS = load_settings()
 AF = SETTINGS.airflow
@@ -42,24 +44,16 @@ def spark_task(job: str, doc: str, extra: list[str] | None = None, **kwargs) -> 
     dag_id="lakewatch_score",
     description="Score one interval of a dataset with its production model; write scores, events, drift.",
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable(AF.score_schedule, timezone="UTC"),
+    schedule=CronDataIntervalTimetable(AF.score_schedule, timezone="UTC") if AF.score_schedule else None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=2,
     tags=["lakewatch", "scoring", "spark"],
     params={
-        "dataset": Param(AF.default_dataset, type="string", description="a name in conf/datasets/ or a spec path"),
-        "start": Param(None, type=["null", "string"], format="date", description="first day (default: the run's)"),
-        "end": Param(None, type=["null", "string"], format="date", description="day after the last (exclusive)"),
+        **interval_params(SETTINGS, "to score (default: the run's data interval)"),
         "model_version": Param(None, type=["null", "integer"], description="score with this version, not production"),
     },
-    default_args={
-        "owner": AF.owner,
-        "retries": AF.retries,
-        "retry_delay": timedelta(seconds=AF.retry_delay_s),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(seconds=AF.execution_timeout_s),
-    },
+    default_args=default_args(SETTINGS),
 )
 def lakewatch_score() -> None:
     @task(doc_md="The run's interval in whole UTC days: the Params, else the run's data interval.")

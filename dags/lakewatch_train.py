@@ -8,7 +8,7 @@ candidates, to be promoted with `lakewatch models promote NAME VERSION` (or roll
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -18,11 +18,13 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from lakewatch.config import load_settings
 from lakewatch.orchestration import (
-    lookback_interval, read_runs, record_failure, resolve_interval, run_id_for, run_id_template, spark_submit_kwargs,
+    default_args, interval_params, lookback_interval, read_runs, record_failure, resolve_interval, run_id_for,
+    run_id_template, spark_submit_kwargs,
 )
 
 SETTINGS = load_settings()
 AF = SETTINGS.airflow
+DRIFT_ALERT = Asset("lakewatch_drift_alert")
 
 
 @dag(
@@ -30,25 +32,17 @@ AF = SETTINGS.airflow
     description="Train, calibrate and register a model for a dataset.",
     doc_md=__doc__,
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(AF.train_schedule, timezone="UTC"), assets=Asset("lakewatch_drift_alert")
-    ),
+        timetable=CronTriggerTimetable(AF.train_schedule, timezone="UTC"), assets=DRIFT_ALERT
+    ) if AF.train_schedule else DRIFT_ALERT,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["lakewatch", "training", "spark"],
     params={
-        "dataset": Param(AF.default_dataset, type="string", description="a name in conf/datasets/ or a spec path"),
-        "start": Param(None, type=["null", "string"], format="date", description="first training day"),
-        "end": Param(None, type=["null", "string"], format="date", description="day after the last (exclusive)"),
+        **interval_params(SETTINGS, "to train on (default: the days before the run)"),
         "model": Param("dense_ae", type="string", description="the model type"),
     },
-    default_args={
-        "owner": AF.owner,
-        "retries": AF.retries,
-        "retry_delay": timedelta(seconds=AF.retry_delay_s),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(seconds=AF.execution_timeout_s),
-    },
+    default_args=default_args(SETTINGS),
 )
 def lakewatch_train() -> None:
     @task(doc_md="Training days: the Params, else the `train_lookback_days` days before the run.")

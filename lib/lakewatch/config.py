@@ -93,8 +93,8 @@ class AirflowSettings(_Strict):
 
     spark_conn_id: str = "spark_local"
     default_dataset: str = "demo_metrics"
-    score_schedule: str = "0 0 * * *"  # daily: each run scores the UTC day that just ended
-    train_schedule: str = "0 3 * * 1"  # weekly, Monday
+    score_schedule: str | None = "0 0 * * *"  # daily: each run scores the UTC day that just ended; null: manual
+    train_schedule: str | None = "0 3 * * 1"  # weekly, Monday; null: only on drift-alert Asset events
     train_lookback_days: int = 7
     retries: int = 2
     retry_delay_s: int = 30

@@ -51,6 +51,29 @@ def lookback_interval(logical_date: datetime, days: int) -> dict[str, str]:
     return {"start": (end - timedelta(days=days)).isoformat(), "end": end.isoformat()}
 
 
+def default_args(settings: Settings) -> dict[str, Any]:
+    """Owner, retries with exponential back-off, and a timeout for every task of the project's DAGs."""
+    af = settings.airflow
+    return {
+        "owner": af.owner,
+        "retries": af.retries,
+        "retry_delay": timedelta(seconds=af.retry_delay_s),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(seconds=af.execution_timeout_s),
+    }
+
+
+def interval_params(settings: Settings, what: str) -> dict[str, Any]:
+    """The Params both DAGs take: the dataset and an optional interval."""
+    from airflow.sdk import Param
+
+    return {
+        "dataset": Param(settings.airflow.default_dataset, type="string", description="a name in conf/datasets/ or a spec path"),
+        "start": Param(None, type=["null", "string"], format="date", description=f"first day {what}"),
+        "end": Param(None, type=["null", "string"], format="date", description="day after the last (exclusive)"),
+    }
+
+
 def spark_submit_kwargs(settings: Settings, job: str, args: list[str]) -> dict[str, Any]:
     """Arguments of a SparkSubmitOperator that runs jobs/<job>.py with the project's jars and Python."""
     jars = sorted(str(p) for p in settings.jars_path().glob("*.jar"))

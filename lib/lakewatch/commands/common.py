@@ -23,6 +23,13 @@ def add_dataset_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="a name in conf/datasets/ or a path to a spec YAML")
 
 
+def add_job_args(p: argparse.ArgumentParser) -> None:
+    """What every job over an interval takes: --dataset, the interval, and --run-id."""
+    add_dataset_arg(p)
+    add_interval_args(p)
+    p.add_argument("--run-id", help="default: a new id")
+
+
 def interval_of(args: argparse.Namespace) -> Interval:
     return interval_from_args(args.date, args.start, args.end)
 

@@ -6,7 +6,7 @@ import argparse
 from datetime import timedelta
 from pathlib import Path
 
-from lakewatch.commands.common import add_dataset_arg, add_interval_args, interval_of, print_table, session
+from lakewatch.commands.common import add_job_args, interval_of, print_table, session
 from lakewatch.config import Settings
 from lakewatch.dataset import load_dataset_spec
 from lakewatch.intervals import parse_date
@@ -91,9 +91,7 @@ class Validate:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        add_dataset_arg(p)
-        add_interval_args(p)
-        p.add_argument("--run-id", help="default: a new id")
+        add_job_args(p)
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:

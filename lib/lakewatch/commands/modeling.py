@@ -7,7 +7,7 @@ import json
 
 from pyspark.sql import functions as F
 
-from lakewatch.commands.common import add_dataset_arg, add_interval_args, interval_of, print_table, session
+from lakewatch.commands.common import add_job_args, interval_of, print_table, session
 from lakewatch.config import Settings
 from lakewatch.dataset import load_dataset_spec
 from lakewatch.models import MODEL_TYPES
@@ -27,11 +27,9 @@ class Train:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        add_dataset_arg(p)
-        add_interval_args(p)
+        add_job_args(p)
         p.add_argument("--model", default="dense_ae", choices=sorted(MODEL_TYPES))
         p.add_argument("--name", help="registry name (default: the dataset's name)")
-        p.add_argument("--run-id")
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,11 +48,9 @@ class Score:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        add_dataset_arg(p)
-        add_interval_args(p)
+        add_job_args(p)
         p.add_argument("--model-name", help="registry name (default: the dataset's name)")
         p.add_argument("--model-version", type=optional_int, help="score with this version instead of production")
-        p.add_argument("--run-id")
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,9 +92,7 @@ class Evaluate:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        add_dataset_arg(p)
-        add_interval_args(p)
-        p.add_argument("--run-id")
+        add_job_args(p)
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
