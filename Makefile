@@ -34,30 +34,34 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.cache/airflow AIRFLOW__CORE__DAGS_FOLDER=
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
 	AIRFLOW_CONN_SPARK_LOCAL='{"conn_type":"spark","host":"local[2]"}'
 DEMO_LOGS := .cache/demo-logs
+comma := ,
+# $(call dag_test,DAG,LOGICAL_DATE,CONF): one DAG run with `airflow dags test`, its summary printed, its log kept
+define dag_test
+	$(AIRFLOW_ENV) $(BIN)/airflow dags test $(1) $(2) --conf '$(3)' > $(DEMO_LOGS)/$(1)-$(2).log 2>&1 \
+		|| (tail -60 $(DEMO_LOGS)/$(1)-$(2).log; exit 1)
+	@echo "$(1) $(2): success (log: $(DEMO_LOGS)/$(1)-$(2).log)"
+	@grep -E "^ *(dataset|interval|model|rows_[a-z]+|events|drift_alert|drift_warn|report|promote|status): " $(DEMO_LOGS)/$(1)-$(2).log \
+		| sed 's/^/    /' || true
+	@grep -q "DRIFT ALERT" $(DEMO_LOGS)/$(1)-$(2).log && echo "    drift_gate: RED (drift alert)" || true
+endef
 LW := $(BIN)/lakewatch
 
 demo: setup
 	rm -rf lakehouse .cache/airflow $(DEMO_LOGS) && mkdir -p $(DEMO_LOGS)
-	@echo "== 1. data: 14 days x 8 hosts of operations metrics (anomalies injected, mem_pct drifts on 2026-03-13), and NAB"
-	$(LW) generate --dataset demo_metrics --start $(DEMO_START) --days 14 --entities 8 --seed 42 --drift-date 2026-03-13
+	@echo "== 1. data: 15 days x 8 hosts of operations metrics (anomalies injected; mem_pct shifts on 2026-03-16), and NAB"
+	$(LW) generate --dataset demo_metrics --start $(DEMO_START) --days 15 --entities 8 --seed 42 --drift-date 2026-03-16
 	$(LW) import-nab
 	$(LW) validate --dataset nab --start 2013-07-01 --end 2015-10-01
-	@echo "== 2. Airflow (SQLite, no scheduler): lakewatch_train on the first week, lakewatch_score on the second"
+	@echo "== 2. Airflow (SQLite, no scheduler): lakewatch_train on week 1, lakewatch_score on week 2, then on the drift day"
 	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > $(DEMO_LOGS)/airflow-db.log 2>&1
-	$(AIRFLOW_ENV) $(BIN)/airflow dags test lakewatch_train 2026-03-09 \
-		--conf '{"dataset": "demo_metrics", "start": "2026-03-02", "end": "2026-03-09"}' > $(DEMO_LOGS)/lakewatch_train.log 2>&1 \
-		|| (tail -50 $(DEMO_LOGS)/lakewatch_train.log; exit 1)
-	@echo "lakewatch_train: success (log: $(DEMO_LOGS)/lakewatch_train.log)"
-	$(AIRFLOW_ENV) $(BIN)/airflow dags test lakewatch_score 2026-03-16 \
-		--conf '{"dataset": "demo_metrics", "start": "2026-03-09", "end": "2026-03-16"}' > $(DEMO_LOGS)/lakewatch_score.log 2>&1 \
-		|| (tail -50 $(DEMO_LOGS)/lakewatch_score.log; exit 1)
-	@echo "lakewatch_score: done (log: $(DEMO_LOGS)/lakewatch_score.log)"
-	@grep -E "^ *(rows_|events|drift_|report|evaluation)" $(DEMO_LOGS)/lakewatch_score.log | sed 's/^/  /' || true
-	@echo "== 3. what was found"
-	$(LW) sql "SELECT entity, start_ts, end_ts, n_points, severity, round(peak_score, 2) AS peak, transform(top_features, t -> concat(t.feature, ' ', cast(round(t.share * 100) AS INT), '%')) AS why FROM events ORDER BY peak_score DESC" --limit 8
+	$(call dag_test,lakewatch_train,2026-03-09,{"dataset": "demo_metrics"$(comma) "start": "2026-03-02"$(comma) "end": "2026-03-09"})
+	$(call dag_test,lakewatch_score,2026-03-16,{"dataset": "demo_metrics"$(comma) "start": "2026-03-09"$(comma) "end": "2026-03-16"})
+	$(call dag_test,lakewatch_score,2026-03-17,{"dataset": "demo_metrics"$(comma) "start": "2026-03-16"$(comma) "end": "2026-03-17"})
+	@echo "== 3. what was found in week 2: the top events and why, and the evaluation against the injected labels"
+	$(LW) sql "SELECT entity, start_ts, end_ts, n_points, severity, round(peak_score, 2) AS peak, transform(top_features, t -> concat(t.feature, ' ', cast(round(t.share * 100) AS INT), '%')) AS why FROM events WHERE logical_date < '2026-03-16' ORDER BY peak_score DESC" --limit 8
 	$(LW) sql "SELECT metric, round(value, 4) AS value FROM evaluation WHERE dataset = 'demo_metrics' ORDER BY metric"
-	@echo "== 4. drift on the day mem_pct shifted for every host"
-	$(LW) drift --dataset demo_metrics --date 2026-03-13
+	@echo "== 4. drift on the day mem_pct shifted for every host (the lakewatch_score run of that day has a red drift_gate)"
+	$(LW) sql "SELECT feature, metric, round(value, 3) AS value, threshold AS alert_at, status FROM drift WHERE logical_date = '2026-03-16' AND status = 'alert' ORDER BY feature, metric"
 	$(LW) summary --limit 12
 	@echo
 	@echo "Reports:           ls lakehouse/reports/*/"
