@@ -160,6 +160,7 @@ def validate_interval(
     valid, bad = count_rows(flagged)
     counts = QualityCounts(rows_in, valid, bad).check()
     replace_interval(
-        spark, settings, QUARANTINE, quarantine_rows(flagged, spec, run_id), spec.name, interval.start, interval.end
+        spark, settings, QUARANTINE, quarantine_rows(flagged, spec, run_id), spec.name, interval.start, interval.end,
+        run_id,
     )
     return Validated(valid_rows(flagged, spec), counts, version, flagged)

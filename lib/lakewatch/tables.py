@@ -175,21 +175,28 @@ def _with_retries(action, what: str) -> None:
     raise RuntimeError(f"unreachable: {what}")
 
 
-def replace_where(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str) -> None:
-    """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched."""
+def replace_where(
+    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str, run_id: str | None = None
+) -> None:
+    """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched.
+
+    The commit carries the run id as its userMetadata, so the run can find its own commit's metrics
+    even when other runs commit to the same table at the same time.
+    """
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)
-    _with_retries(
-        lambda: rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(path),
-        f"replace {table.name} {predicate}",
-    )
+    writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if run_id:
+        writer = writer.option("userMetadata", run_id)
+    _with_retries(lambda: writer.save(path), f"replace {table.name} {predicate}")
 
 
 def replace_interval(
-    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", dataset: str, start: date, end: date
+    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", dataset: str, start: date, end: date,
+    run_id: str | None = None,
 ) -> None:
     """Atomically replace one dataset's logical dates [start, end) of a partitioned table with df."""
-    replace_where(spark, settings, table, df, interval_predicate(dataset, start, end))
+    replace_where(spark, settings, table, df, interval_predicate(dataset, start, end), run_id)
 
 
 def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame") -> None:
@@ -205,11 +212,25 @@ def table_version(spark: "SparkSession", path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
+def commit_metrics(spark: "SparkSession", path: str, run_id: str) -> dict[str, str]:
+    """The operation metrics of the latest commit this run made to the table (tagged with its run id)."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    row = (
+        DeltaTable.forPath(spark, path).history(50).where(F.col("userMetadata") == run_id)
+        .orderBy(F.col("version").desc()).select("operationMetrics").first()
+    )
+    if row is None:
+        raise RuntimeError(f"no commit of run {run_id} in {path}")
+    return dict(row[0] or {})
+
+
 def last_commit_metrics(spark: "SparkSession", path: str) -> dict[str, str]:
+    """The operation metrics of the table's latest commit (for single-writer tools such as the benchmark)."""
     from delta.tables import DeltaTable
 
-    row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
-    return dict(row[0] or {})
+    return dict(DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()[0] or {})
 
 
 def local_path(path: str) -> Path | None:

@@ -58,7 +58,7 @@ def compute_drift(
         [(spec.name, run_id, interval.start, f, m, _num(v), _num(t), s, name, version) for f, m, v, t, s in records],
         DRIFT.schema,
     )
-    replace_interval(spark, settings, DRIFT, df, spec.name, interval.start, interval.end)
+    replace_interval(spark, settings, DRIFT, df, spec.name, interval.start, interval.end, run_id)
     outcome = DriftOutcome(rows=len(records))
     for f, _, _, _, status in records:
         bucket = outcome.alert if status == "alert" else outcome.warn if status == "warn" else None

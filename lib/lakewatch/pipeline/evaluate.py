@@ -48,6 +48,7 @@ def run_evaluate(
         replace_where(
             spark, settings, EVALUATION, df,
             f"dataset = '{spec.name}' AND logical_date = DATE'{interval.start}' AND interval_end = DATE'{interval.end}'",
+            record.run_id,
         )
         record.rows_scored = int(metrics["rows"])
         record.details["metrics"] = metrics

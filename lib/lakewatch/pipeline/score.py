@@ -18,7 +18,7 @@ from lakewatch.quality import QualityCounts, validate_interval
 from lakewatch.registry import load_package, resolve
 from lakewatch.runs import RunRecord, new_run_id
 from lakewatch.scoring import score_frame
-from lakewatch.tables import EVENTS, SCORES, interval_predicate, last_commit_metrics, replace_interval
+from lakewatch.tables import EVENTS, SCORES, commit_metrics, interval_predicate, replace_interval
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,8 +53,8 @@ def run_score(
             F.lit(ref.version).alias("model_version"),
             F.lit(record.run_id).alias("run_id"),
         )
-        replace_interval(spark, settings, SCORES, scored, spec.name, interval.start, interval.end)
-        record.rows_scored = int(last_commit_metrics(spark, SCORES.path(settings)).get("numOutputRows", 0))
+        replace_interval(spark, settings, SCORES, scored, spec.name, interval.start, interval.end, record.run_id)
+        record.rows_scored = int(commit_metrics(spark, SCORES.path(settings), record.run_id).get("numOutputRows", 0))
         QualityCounts(record.rows_in, record.rows_scored, record.rows_quarantined).check()
 
         written = spark.read.format("delta").load(SCORES.path(settings)).where(
@@ -68,8 +68,8 @@ def run_score(
             F.lit(ref.version).alias("model_version"), F.lit(record.run_id).alias("run_id"),
             F.to_date("start_ts").alias("logical_date"),
         )
-        replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end)
-        record.n_events = int(last_commit_metrics(spark, EVENTS.path(settings)).get("numOutputRows", 0))
+        replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end, record.run_id)
+        record.n_events = int(commit_metrics(spark, EVENTS.path(settings), record.run_id).get("numOutputRows", 0))
 
         drift = compute_drift(spark, settings, spec, interval, package, validated.flagged, written, record.run_id)
         validated.release()
