@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column
@@ -235,7 +235,3 @@ def write_generated(
     n_metrics = spark.read.format("delta").load(table_path).count()
     n_labels = spark.read.format("delta").load(labels_path).count()
     return n_metrics, n_labels
-
-
-def end_date(p: GeneratorParams) -> date:
-    return p.start + timedelta(days=p.days)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import types as T
@@ -231,10 +230,3 @@ def last_commit_metrics(spark: "SparkSession", path: str) -> dict[str, str]:
     from delta.tables import DeltaTable
 
     return dict(DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()[0] or {})
-
-
-def local_path(path: str) -> Path | None:
-    """The local folder of a lakehouse path, or None for an object-store URI."""
-    if "://" in path and not path.startswith("file://"):
-        return None
-    return Path(path.removeprefix("file://"))

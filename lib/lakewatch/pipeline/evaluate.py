@@ -6,7 +6,6 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
 from lakewatch.dataset import DatasetSpec
@@ -53,11 +52,3 @@ def run_evaluate(
         record.rows_scored = int(metrics["rows"])
         record.details["metrics"] = metrics
     return metrics, record
-
-
-def evaluation_rows(spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval) -> list[tuple[str, float]]:
-    df = read_table(spark, settings, EVALUATION).where(
-        (F.col("dataset") == spec.name) & (F.col("logical_date") == F.lit(interval.start))
-        & (F.col("interval_end") == F.lit(interval.end))
-    )
-    return [(r["metric"], r["value"]) for r in df.orderBy("metric").collect()]
