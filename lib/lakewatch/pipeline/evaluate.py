@@ -6,7 +6,6 @@ import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-
 from lakewatch.config import Settings
 from lakewatch.dataset import DatasetSpec
 from lakewatch.evaluate import evaluate_scores, label_points
