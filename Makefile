@@ -27,7 +27,7 @@ $(JARS): $(INSTALLED)
 	touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q --timeout=900
+	$(BIN)/python -m pytest -q --timeout=900 --durations=12
 
 # Airflow: its own home and SQLite database under .cache/, the project's DAGs, a local Spark connection.
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.cache/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
