@@ -60,7 +60,8 @@ def trained_lake(spark, base_settings: Settings, tmp_path_factory: pytest.TempPa
     profile = root / "test-profile.yaml"
     profile.write_text(
         f"profile: test\nlakehouse: {settings.lakehouse}\n"
-        "spark: {master: 'local[2]', shuffle_partitions: 2, driver_memory: 2g}\n"
+        "spark: {master: 'local[2]', shuffle_partitions: 2, driver_memory: 2g,"
+        " options: {spark.databricks.delta.snapshotPartitions: '2'}}\n"
         "airflow: {retries: 1, retry_delay_s: 5, score_schedule: null, train_schedule: null}\n"
     )
     return settings, spec, profile
