@@ -1,14 +1,18 @@
 """lakewatch_score: validate, score, check drift and evaluate one interval of a dataset, then summarise.
 
-Scheduled daily for the previous UTC day (catch-up and backfill score each day once); trigger it by hand
-with Params `dataset`, `start`, `end`, `model_version`:
+Scheduled daily for the UTC day that just ended (schedule, start date and catch-up from the profile's
+`airflow` section); a backfill scores each past day once, and a rerun of a day replaces its outputs:
+
+    airflow backfill create --dag-id lakewatch_score --from-date 2026-03-01 --to-date 2026-03-07
+
+Trigger it by hand with Params `dataset`, `start`, `end`, `model_version`:
 
     airflow dags trigger lakewatch_score --conf '{"dataset": "demo_metrics", "start": "2026-03-09", "end": "2026-03-10"}'
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import partial
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -45,8 +49,8 @@ def spark_task(job: str, doc: str, extra: list[str] | None = None, **kwargs) -> 
     description="Score one interval of a dataset with its production model; write scores, events, drift.",
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable(AF.score_schedule, timezone="UTC") if AF.score_schedule else None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    start_date=datetime.fromisoformat(AF.start_date).replace(tzinfo=timezone.utc),
+    catchup=AF.catchup,
     max_active_runs=2,
     tags=["lakewatch", "scoring", "spark"],
     params={

@@ -8,7 +8,7 @@ candidates, to be promoted with `lakewatch models promote NAME VERSION` (or roll
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import partial
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -34,8 +34,8 @@ DRIFT_ALERT = Asset("lakewatch_drift_alert")
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(AF.train_schedule, timezone="UTC"), assets=DRIFT_ALERT
     ) if AF.train_schedule else DRIFT_ALERT,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    start_date=datetime.fromisoformat(AF.start_date).replace(tzinfo=timezone.utc),
+    catchup=AF.catchup,
     max_active_runs=1,
     tags=["lakewatch", "training", "spark"],
     params={

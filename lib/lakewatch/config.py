@@ -95,6 +95,8 @@ class AirflowSettings(_Strict):
     default_dataset: str = "demo_metrics"
     score_schedule: str | None = "0 0 * * *"  # daily: each run scores the UTC day that just ended; null: manual
     train_schedule: str | None = "0 3 * * 1"  # weekly, Monday; null: only on drift-alert Asset events
+    start_date: str = "2026-01-01"  # the first interval the schedule knows of
+    catchup: bool = False  # true: a newly enabled DAG scores every day since start_date, once each
     train_lookback_days: int = 7
     retries: int = 2
     retry_delay_s: int = 30
