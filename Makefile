@@ -59,7 +59,7 @@ demo: setup
 	$(call dag_test,lakewatch_score,2026-03-17,{"dataset": "demo_metrics"$(comma) "start": "2026-03-16"$(comma) "end": "2026-03-17"})
 	@echo "== 3. what was found in week 2: the top events and why, and the evaluation against the injected labels"
 	$(LW) sql "SELECT entity, start_ts, end_ts, n_points, severity, round(peak_score, 2) AS peak, transform(top_features, t -> concat(t.feature, ' ', cast(round(t.share * 100) AS INT), '%')) AS why FROM events WHERE logical_date < '2026-03-16' ORDER BY peak_score DESC" --limit 8
-	$(LW) sql "SELECT metric, round(value, 4) AS value FROM evaluation WHERE dataset = 'demo_metrics' ORDER BY metric"
+	$(LW) sql "SELECT metric, round(value, 4) AS value FROM evaluation WHERE dataset = 'demo_metrics' AND logical_date = '2026-03-09' ORDER BY metric"
 	@echo "== 4. drift on the day mem_pct shifted for every host (the lakewatch_score run of that day has a red drift_gate)"
 	$(LW) sql "SELECT feature, metric, round(value, 3) AS value, threshold AS alert_at, status FROM drift WHERE logical_date = '2026-03-16' AND status = 'alert' ORDER BY feature, metric"
 	$(LW) summary --limit 12

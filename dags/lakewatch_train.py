@@ -8,6 +8,7 @@ candidates, to be promoted with `lakewatch models promote NAME VERSION` (or roll
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from functools import partial
 
@@ -72,8 +73,11 @@ def lakewatch_train() -> None:
         rows = read_runs(SETTINGS, [run_id_for(ctx["run_id"], "train")])
         run = rows[0] if rows else {}
         version, name = run.get("model_version"), run.get("model_name")
-        out = {"model": f"{name} v{version}", "status": run.get("status"), "details": run.get("details"),
-               "promote": f"lakewatch models promote {name} {version}"}
+        details = json.loads(run.get("details") or "{}")
+        stage = details.get("stage")
+        out = {"model": f"{name} v{version}", "status": run.get("status"), "stage": stage,
+               "metrics": details.get("metrics"),
+               "promote": f"lakewatch models promote {name} {version}" if stage == "candidate" else "-"}
         for key, value in out.items():
             print(f"{key:>8}: {value}")
         return out
