@@ -37,9 +37,10 @@ class DriftOutcome:
 
 def compute_drift(
     spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, package: ModelPackage,
-    rows: "DataFrame", scores: "DataFrame", run_id: str,
+    rows: "DataFrame", scores: "DataFrame", run_id: str, n_anomalous: int | None = None,
 ) -> DriftOutcome:
-    """Write the interval's drift rows (replacing earlier ones); rows: its input rows; scores: its scores."""
+    """Write the interval's drift rows (replacing earlier ones); rows: its input rows; scores: its scores;
+    n_anomalous: the anomalous scores, when the caller has counted them already."""
     ref = package.manifest.get("reference_profile")
     if not ref:
         raise PackageError(f"model {package.manifest['name']} v{package.manifest['version']} has no reference profile")
@@ -50,7 +51,7 @@ def compute_drift(
     score_cols = [Column_(SCORE_FEATURE)]
     score_summary = current_summaries(scores.select(F.col("score").alias(SCORE_FEATURE)), score_cols, profiles)
     records += [r for r in drift_records(profiles, score_summary, cfg) if r[1] in ("psi", "ks", "ks_pvalue")]
-    n_anom = scores.where("is_anomaly").count()
+    n_anom = scores.where("is_anomaly").count() if n_anomalous is None else n_anomalous
     records += anomaly_rate_records(package.calibration.target_false_alarm_rate, n_anom,
                                     score_summary[SCORE_FEATURE].count, cfg)
     name, version = package.manifest["name"], int(package.manifest["version"])

@@ -71,7 +71,8 @@ def run_score(
         replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end, record.run_id)
         record.n_events = int(commit_metrics(spark, EVENTS.path(settings), record.run_id).get("numOutputRows", 0))
 
-        drift = compute_drift(spark, settings, spec, interval, package, validated.flagged, written, record.run_id)
+        drift = compute_drift(spark, settings, spec, interval, package, validated.flagged, written, record.run_id,
+                              record.rows_anomalous)
         validated.release()
         record.details["drift"] = drift.as_dict()
         record.finish("success")
