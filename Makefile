@@ -82,7 +82,7 @@ airflow: setup
 		$(BIN)/airflow standalone
 
 bench: setup
-	$(BIN)/python -m lakewatch.bench
+	$(BIN)/python -m bench.scoring
 
 clean:
 	rm -rf $(VENV) .cache lakehouse spark-warehouse metastore_db bench-results

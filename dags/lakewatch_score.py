@@ -1,4 +1,4 @@
-"""lakewatch_score: validate, score, check drift and evaluate one interval of a dataset, then summarise.
+"""lakewatch_score: score one interval of a dataset (validation included), check drift, evaluate, summarise.
 
 Scheduled daily for the UTC day that just ended (schedule, start date and catch-up from the profile's
 `airflow` section); a backfill scores each past day once, and a rerun of a day replaces its outputs:
@@ -15,15 +15,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import partial
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
-
 from lakewatch.config import load_settings
-from lakewatch.orchestration import (
-    default_args, interval_params, record_failure, resolve_interval, run_id_template, spark_submit_kwargs, summarise_run,
-)
+from lakewatch.orchestration.intervals import resolve_interval
+from lakewatch.orchestration.operators import LakewatchSparkSubmitOperator
+from lakewatch.orchestration.runs_view import record_failure, summarise_run
+from lakewatch.orchestration.spark_jobs import default_args, interval_params, run_id_template, spark_submit_kwargs
 
 SETTINGS = load_settings()
 AF = SETTINGS.airflow
@@ -35,10 +34,10 @@ COMMON_ARGS = [
 ]
 
 
-def spark_task(job: str, doc: str, extra: list[str] | None = None, **kwargs) -> SparkSubmitOperator:
+def spark_task(job: str, doc: str, extra: list[str] | None = None, **kwargs) -> LakewatchSparkSubmitOperator:
     """One Spark job of this DAG, through spark-submit on the configured Spark connection."""
     args = [*COMMON_ARGS, "--run-id", run_id_template(job), *(extra or [])]
-    return SparkSubmitOperator(
+    return LakewatchSparkSubmitOperator(
         task_id=job, doc_md=doc, on_failure_callback=partial(record_failure, SETTINGS),
         **spark_submit_kwargs(SETTINGS, job, args), **kwargs,
     )
@@ -67,11 +66,11 @@ def lakewatch_score() -> None:
         return resolve_interval(p.get("start"), p.get("end"), ctx.get("data_interval_start"),
                                 ctx.get("data_interval_end"), ctx.get("logical_date"))
 
-    validate = spark_task("validate", "Quarantine the rows that break the dataset spec (reason + run id).")
     score = spark_task(
         "score",
-        "Score the valid rows with the production model (or `model_version`): writes scores, events, drift, "
-        "a runs row and the HTML report.",
+        "Validate the interval (bad rows to quarantine, with their reason) and score its valid rows with the "
+        "production model (or `model_version`): writes quarantine, scores, events, drift, a runs row and the "
+        "HTML report.",
         ["--model-version={{ params.model_version if params.model_version is not none else '' }}"],
         outlets=[SCORES, EVENTS],
     )
@@ -79,7 +78,7 @@ def lakewatch_score() -> None:
 
     @task.short_circuit(doc_md="Evaluate only datasets that have a labels table.", ignore_downstream_trigger_rules=False)
     def has_labels() -> bool:
-        from lakewatch.dataset import load_dataset_spec
+        from lakewatch.data.spec import load_dataset_spec
 
         spec = load_dataset_spec(get_current_context()["params"]["dataset"], SETTINGS)
         return spec.labels is not None
@@ -90,7 +89,8 @@ def lakewatch_score() -> None:
         s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"])
         return {"alert": s["drift_alert"], "warn": s["drift_warn"]}
 
-    @task(doc_md="Red when a feature drifts past its alert threshold: the scores are written, but look at it.",
+    @task(doc_md="Red when a feature (or the score's distribution) drifts past its alert threshold: the scores "
+                 "are written, but look at it. An unusual anomaly rate is reported in the summary, not here.",
           retries=0)
     def drift_gate(drift: dict) -> None:
         if drift["alert"]:
@@ -113,7 +113,7 @@ def lakewatch_score() -> None:
         return s
 
     drift, labels, done = drift_check(), has_labels(), summary()
-    interval() >> validate >> score >> [drift, labels]
+    interval() >> score >> [drift, labels]
     labels >> evaluate >> done
     drift_gate(drift) >> done
     should_retrain(drift) >> request_retraining()

@@ -12,15 +12,19 @@ import json
 from datetime import datetime, timezone
 from functools import partial
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
-
 from lakewatch.config import load_settings
-from lakewatch.orchestration import (
-    default_args, interval_params, lookback_interval, read_runs, record_failure, resolve_interval, run_id_for,
-    run_id_template, spark_submit_kwargs,
+from lakewatch.orchestration.intervals import lookback_interval, resolve_interval
+from lakewatch.orchestration.operators import LakewatchSparkSubmitOperator
+from lakewatch.orchestration.runs_view import read_runs, record_failure
+from lakewatch.orchestration.spark_jobs import (
+    default_args,
+    interval_params,
+    run_id_for,
+    run_id_template,
+    spark_submit_kwargs,
 )
 
 SETTINGS = load_settings()
@@ -41,7 +45,7 @@ DRIFT_ALERT = Asset("lakewatch_drift_alert")
     tags=["lakewatch", "training", "spark"],
     params={
         **interval_params(SETTINGS, "to train on (default: the days before the run)"),
-        "model": Param("dense_ae", type="string", description="the model type"),
+        "model": Param(SETTINGS.training.default_model, type="string", description="the model type"),
     },
     default_args=default_args(SETTINGS),
 )
@@ -60,7 +64,7 @@ def lakewatch_train() -> None:
         "--end", "{{ ti.xcom_pull(task_ids='interval')['end'] }}",
         "--run-id", run_id_template("train"),
     ]
-    train = SparkSubmitOperator(
+    train = LakewatchSparkSubmitOperator(
         task_id="train",
         doc_md="Statistics in Spark, a sample on the driver, fit, calibrate, register (candidate or first production).",
         on_failure_callback=partial(record_failure, SETTINGS),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
-
 from lakewatch.config import Settings, load_settings
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this venv's Python, as the driver does
 
 
 @pytest.fixture(scope="session")
@@ -18,13 +19,14 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     lakehouse = tmp_path_factory.mktemp("lakehouse")
     settings = load_settings("local", env={}).with_lakehouse(str(lakehouse))
     spark = settings.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 2})
-    training = settings.training.model_copy(update={"epochs": 12, "sample_size": 20_000})
-    return settings.model_copy(update={"spark": spark, "training": training})
+    training = settings.training.model_copy(update={"sample_size": 20_000})
+    return settings.model_copy(update={"spark": spark, "training": training}).with_model_overrides(
+        "dense_ae", {"epochs": 12})
 
 
 @pytest.fixture(scope="session")
 def spark(base_settings: Settings):
-    from lakewatch.session import build_session
+    from lakewatch.lakehouse.session import build_session
 
     session = build_session(base_settings, app_name="lakewatch-tests")
     yield session
@@ -38,6 +40,7 @@ def settings(base_settings: Settings, tmp_path: Path) -> Settings:
 
 
 DEMO_START = date(2026, 3, 2)
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +49,9 @@ def trained_lake(spark, base_settings: Settings, tmp_path_factory: pytest.TempPa
 
     Shared by the tests that run jobs out of process (Airflow, the Spark cluster): each scores its own day.
     """
-    from lakewatch.dataset import load_dataset_spec
-    from lakewatch.generate import GeneratorParams, write_generated
-    from lakewatch.intervals import Interval
+    from lakewatch.data.intervals import Interval
+    from lakewatch.data.spec import load_dataset_spec
+    from lakewatch.demo.generate import GeneratorParams, write_generated
     from lakewatch.pipeline.train import run_train
 
     root = tmp_path_factory.mktemp("shared-lake")
@@ -75,6 +78,6 @@ def subprocess_env(profile: Path, **extra: str) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env.update(
         PATH=f"{bin_dir}:{env.get('PATH', '')}", SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
-        PYSPARK_DRIVER_PYTHON=sys.executable, LAKEWATCH_CONF=str(profile), **extra,
+        PYSPARK_DRIVER_PYTHON=sys.executable, LAKEWATCH_CONF=str(profile), LAKEWATCH_HOME=str(REPO), **extra,
     )
     return env

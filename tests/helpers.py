@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from lakewatch.config import Settings
-from lakewatch.dataset import DatasetSpec
-from lakewatch.tables import raw_table_path
+from lakewatch.data.spec import DatasetSpec
+from lakewatch.lakehouse.tables import raw_table_path
 
 SMALL_SPEC = {
     "name": "small",

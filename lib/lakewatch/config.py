@@ -1,24 +1,24 @@
-"""Configuration profiles: YAML files in conf/, loaded once into typed objects and passed down."""
+"""Configuration profiles: YAML files in conf/, loaded once into typed objects and passed down.
+
+Where things are comes from settings, never from where the package was installed: the Lakewatch home
+(`LAKEWATCH_HOME`, else the first of the working directory and its parents that holds `conf/local.yaml`,
+else the working directory) holds `conf/`, `jobs/` and `.cache/jars`; every relative path of a profile is
+relative to it. A model's hyperparameters live in its own config class next to the model; the profile's
+`models:` section only overrides them, by model name.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-def _project_root() -> Path:
-    """The checkout holding conf/: the package's grandparent, or the working directory when the package
-    was shipped as a zip (spark-submit --py-files) and is imported from there."""
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "conf").is_dir() else Path.cwd()
+from lakewatch.errors import ConfigError
 
-
-PROJECT_ROOT = _project_root()
-CONF_DIR = PROJECT_ROOT / "conf"
 DEFAULT_PROFILE = "local"
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
@@ -34,9 +34,7 @@ class SparkSettings(_Strict):
     app_name: str = "lakewatch"
     shuffle_partitions: int = 8
     driver_memory: str = "4g"
-    delta_packages: list[str] = Field(
-        default_factory=lambda: ["io.delta:delta-spark_4.2_2.13:4.4.0"]
-    )
+    delta_packages: list[str] = Field(default_factory=lambda: ["io.delta:delta-spark_4.2_2.13:4.4.0"])
     # of what the resolver brings, only these jars go on the classpath: Spark provides the rest
     keep_jars: list[str] = Field(default_factory=lambda: ["io.delta_delta-spark", "io.delta_delta-storage"])
     jars_dir: str = ".cache/jars"
@@ -44,19 +42,19 @@ class SparkSettings(_Strict):
 
 
 class TrainingSettings(_Strict):
-    """Training of a model: sample size, optimisation and calibration targets."""
+    """What every model's training shares: the model type, the sample, the hold-out and the calibration target.
 
+    The sample is made of blocks of `block_points` consecutive points of an entity; whole blocks are held
+    out for calibration, and no training window reaches into a held-out block (nor the reverse).
+    """
+
+    default_model: str = "dense_ae"
     sample_size: int = 200_000
     holdout_fraction: float = 0.2
-    epochs: int = 30
-    batch_size: int = 512
-    learning_rate: float = 1e-3
-    hidden: list[int] = Field(default_factory=lambda: [32, 16])
-    latent: int = 4
+    block_points: int = 64
     seed: int = 7
-    robust_drop_fraction: float = 0.02
-    warmup_epochs: int = 3
     target_false_alarm_rate: float = 0.002
+    window_horizon_factor: float = 2.0  # a window reaches back at most context x cadence x this
 
 
 class ScoringSettings(_Strict):
@@ -108,11 +106,14 @@ class Settings(_Strict):
     """One profile: where the lakehouse is, how Spark runs, and the job defaults."""
 
     profile: str = DEFAULT_PROFILE
+    home: str = "."
     lakehouse: str = "./lakehouse"
-    shared_dir: str = str(PROJECT_ROOT.parent / "shared")
-    datasets_dir: str = str(CONF_DIR / "datasets")
+    shared_dir: str = "../shared"
+    datasets_dir: str = "conf/datasets"
+    jobs_dir: str = "jobs"
     spark: SparkSettings = Field(default_factory=SparkSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # model name -> overrides of its config
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
@@ -121,12 +122,31 @@ class Settings(_Strict):
     def with_lakehouse(self, root: str) -> "Settings":
         """A local root is made absolute: executors of a cluster do not share the driver's working folder."""
         if "://" not in root:
-            root = str(Path(root).resolve())
+            root = str(self.path(root))
         return self.model_copy(update={"lakehouse": root})
 
+    def path(self, relative: str) -> Path:
+        """A path of the profile: absolute as given, else relative to the Lakewatch home."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (Path(self.home) / p).resolve()
+
     def jars_path(self) -> Path:
-        path = Path(self.spark.jars_dir)
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return self.path(self.spark.jars_dir)
+
+    def with_model_overrides(self, name: str, overrides: dict[str, Any]) -> "Settings":
+        models = {**self.models, name: {**self.models.get(name, {}), **overrides}}
+        return self.model_copy(update={"models": models})
+
+
+def find_home(env: Mapping[str, str]) -> Path:
+    """LAKEWATCH_HOME, else the nearest folder from the working directory up that holds conf/local.yaml."""
+    if env.get("LAKEWATCH_HOME"):
+        return Path(env["LAKEWATCH_HOME"]).expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if (folder / "conf" / f"{DEFAULT_PROFILE}.yaml").is_file():
+            return folder
+    return cwd
 
 
 def _expand_env(value: object, env: Mapping[str, str]) -> object:
@@ -144,29 +164,78 @@ def _expand_env(value: object, env: Mapping[str, str]) -> object:
             return env[name]
         if default is not None:
             return default
-        raise ValueError(f"configuration needs the environment variable {name}, which is not set")
+        raise ConfigError(f"configuration needs the environment variable {name}, which is not set")
 
     return _ENV_REF.sub(repl, value)
 
 
-def profile_path(profile: str) -> Path:
-    """A profile is a name in conf/ (local, cluster) or a path to a YAML file."""
+def profile_path(profile: str, home: Path) -> Path:
+    """A profile is a name in <home>/conf/ (local, cluster) or a path to a YAML file."""
     candidate = Path(profile)
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         return candidate
-    return CONF_DIR / f"{profile}.yaml"
+    return home / "conf" / f"{profile}.yaml"
+
+
+def read_yaml(path: Path, what: str) -> tuple[Any, yaml.Node | None]:
+    """A YAML file's data and its node tree (for line numbers), or a ConfigError naming the file and line."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{what} {path}{where} is not valid YAML: {problem}") from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML key at loc (a pydantic error location), as deep as it can be found."""
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def describe_validation(exc: ValidationError, path: Path, node: yaml.Node | None, what: str) -> ConfigError:
+    """A pydantic error as one message that names the file, each field and its line."""
+    parts = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(node, loc)
+        msg = "unknown key (misspelt?)" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{field}{f' (line {line})' if line else ''}: {msg}")
+    return ConfigError(f"{what} {path}: " + "; ".join(parts))
 
 
 def load_settings(profile: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Load a profile; LAKEWATCH_CONF picks it and LAKEWATCH_LAKEHOUSE overrides the root."""
     env = dict(os.environ if env is None else env)
-    path = profile_path(profile or env.get("LAKEWATCH_CONF") or DEFAULT_PROFILE)
+    home = find_home(env)
+    path = profile_path(profile or env.get("LAKEWATCH_CONF") or DEFAULT_PROFILE, home)
     if not path.exists():
-        raise FileNotFoundError(f"configuration profile not found: {path}")
-    raw = yaml.safe_load(path.read_text()) or {}
-    settings = Settings.model_validate({**_expand_env(raw, env), "source": str(path.resolve())})
+        raise ConfigError(f"configuration profile not found: {path}")
+    raw, node = read_yaml(path, "profile")
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"profile {path} must be a YAML mapping of settings, not {type(raw).__name__}")
+    try:
+        settings = Settings.model_validate({**(_expand_env(raw or {}, env)), "home": str(home),
+                                            "source": str(path.resolve())})
+    except ValidationError as exc:
+        raise describe_validation(exc, path, node, "profile") from None
     if env.get("LAKEWATCH_LAKEHOUSE"):
         settings = settings.with_lakehouse(env["LAKEWATCH_LAKEHOUSE"])
     return settings.with_lakehouse(settings.lakehouse)
-
-

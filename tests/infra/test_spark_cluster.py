@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from lakewatch.data.intervals import Interval
+from lakewatch.lakehouse.session import delta_jars
+from lakewatch.lakehouse.tables import QUARANTINE, RUNS, SCORES
+from lakewatch.pipeline.score import run_score
 from pyspark.sql import functions as F
 
-from conftest import subprocess_env
-from lakewatch.intervals import Interval
-from lakewatch.pipeline.score import run_score
-from lakewatch.session import delta_jars
-from lakewatch.tables import QUARANTINE, RUNS, SCORES
+from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]

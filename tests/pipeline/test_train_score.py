@@ -6,16 +6,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
-
-from lakewatch.dataset import load_dataset_spec
-from lakewatch.generate import GeneratorParams, write_generated
-from lakewatch.intervals import Interval
-from lakewatch.package import PackageError
+from lakewatch.data.intervals import Interval
+from lakewatch.data.spec import load_dataset_spec
+from lakewatch.demo.generate import GeneratorParams, write_generated
+from lakewatch.lakehouse.tables import EVENTS, MODELS, QUARANTINE, SCORES
+from lakewatch.lakehouse.writes import table_version
+from lakewatch.packaging.package import PackageError
+from lakewatch.packaging.registry import ModelRef, artifact_dir, load_package, production, promote, rollback, versions
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
-from lakewatch.registry import ModelRef, artifact_dir, production, promote, rollback, versions
-from lakewatch.tables import EVENTS, MODELS, QUARANTINE, SCORES, table_version
+from pyspark.sql import functions as F
 
 PARAMS = GeneratorParams(start=date(2026, 3, 2), days=6, entities=6, seed=5, anomaly_rate=0.7)
 TRAIN = Interval(date(2026, 3, 2), date(2026, 3, 5))
@@ -40,9 +40,10 @@ def test_first_model_is_production_and_package_is_complete(spark, lake):
     settings, spec, trained, _ = lake
     assert trained.ref == ModelRef("demo_metrics", 1) and trained.stage == "production"
     folder = Path(artifact_dir(settings, trained.ref))
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "weights.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "member-0.safetensors"]
     row = versions(spark, settings, "demo_metrics").first()
     assert row["training_version"] == 0 and row["training_start"] == TRAIN.start
+    assert row["artifact"] == "artifacts/models/demo_metrics/v1"  # relative to the lakehouse: a moved lakehouse works
 
 
 def test_counts_add_up(spark, lake):
@@ -90,7 +91,7 @@ def test_rerun_replaces_the_interval_without_duplicates(spark, lake):
 
 def test_tampered_package_is_refused_before_anything_is_written(spark, lake):
     settings, spec, trained, _ = lake
-    weights = Path(artifact_dir(settings, trained.ref)) / "weights.safetensors"
+    weights = Path(artifact_dir(settings, trained.ref)) / "member-0.safetensors"
     original = weights.read_bytes()
     before = {t.name: table_version(spark, t.path(settings)) for t in (SCORES, EVENTS, QUARANTINE)}
     try:
@@ -116,8 +117,8 @@ def test_same_seed_same_weights_then_promote_and_rollback(spark, lake):
     second = run_train(spark, settings, spec, TRAIN, "dense_ae")
     assert second.ref.version == 2 and second.stage == "candidate"
     stages = lambda: {r["version"]: r["stage"] for r in versions(spark, settings, "demo_metrics").collect()}  # noqa: E731
-    checksums = {r["version"]: r["checksum"] for r in versions(spark, settings, "demo_metrics").collect()}
-    assert checksums[1] == checksums[2]  # deterministic under the seed
+    files = {v: load_package(spark, settings, ModelRef("demo_metrics", v)).manifest["files"] for v in (1, 2)}
+    assert files[1] == files[2]  # deterministic under the seed: every file of the package, byte for byte
     assert stages() == {1: "production", 2: "candidate"}
 
     v0 = table_version(spark, MODELS.path(settings))
@@ -136,7 +137,7 @@ def test_same_seed_same_weights_then_promote_and_rollback(spark, lake):
 
 def test_drift_and_report_are_written_with_the_run(spark, lake):
     from lakewatch.cli import main
-    from lakewatch.tables import DRIFT, RUNS
+    from lakewatch.lakehouse.tables import DRIFT, RUNS
 
     settings, spec, _, _ = lake
     # the latest successful scoring run of the interval owns its drift rows (a rerun replaces them)

@@ -1,64 +1,107 @@
-"""The one small interface every detector follows (fit, score, explain; state to save and load)."""
+"""The model contract (v2): one small interface every detector follows, and what a score returns.
+
+A detector scores causal windows of normalised rows: `score` gets (n, context, d) float32 windows, each
+ending at the row it scores, and returns a `DetectorOutput`. `context` is how many past points of the same
+entity one score needs (1: row-wise). Its hyperparameters are its own pydantic config class, kept in its
+module; training settings shared by every model (sample size, hold-out, seed) are not part of it.
+
+Everything after the detector (calibration, the flag, attributions) is the scoring plan's
+(`lakewatch.scoring.plan`), so that no model carries a second copy of those formulas.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
-from lakewatch.config import TrainingSettings
+from lakewatch.scoring.windows import WindowIndex, gather
+from lakewatch.transforms.normalization import NormalizationConfig
+
+
+class ModelConfig(BaseModel):
+    """The base of every model's config: strict (a misspelt key is an error), and its normalisation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
+
+
+@dataclass(frozen=True)
+class DetectorOutput:
+    """What a detector says of n windows.
+
+    score: (n,) raw anomaly score, finite, higher is more anomalous;
+    contributions: (n, d) non-negative shares of the score per feature, summing to 1 where score > 0;
+    uncertainty: (n,) or None, the model's own spread (ensembles), in the units of `score`;
+    members: (n, K) or None, each ensemble member's raw score (the plan calibrates each).
+    """
+
+    score: np.ndarray
+    contributions: np.ndarray
+    uncertainty: np.ndarray | None = None
+    members: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Training windows: normalised rows (N, d) and the windows over them, materialised a batch at a time."""
+
+    values: np.ndarray
+    windows: WindowIndex
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def batch(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Windows `rows` as (m, context, d) float32."""
+        return np.ascontiguousarray(self.values[self.windows.index[rows]], dtype=np.float32)
+
+    def all(self) -> np.ndarray:
+        return gather(self.values, self.windows)
 
 
 class Detector(ABC):
-    """A detector over normalised feature rows: higher scores are more anomalous."""
+    """A detector over causal windows of normalised rows: fit, score, and its weights as tensors."""
 
-    model_type: ClassVar[str]
+    name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
 
-    def __init__(self, n_features: int, hyperparameters: dict[str, Any]) -> None:
+    def __init__(self, n_features: int, config: ModelConfig) -> None:
         self.n_features = n_features
-        self.hyperparameters = hyperparameters
+        self.config = config
         self.device = torch.device("cpu")
 
-    @classmethod
+    @property
     @abstractmethod
-    def hyperparameters_from(cls, n_features: int, training: TrainingSettings) -> dict[str, Any]:
-        """The architecture for this many features, from the training settings."""
+    def context(self) -> int:
+        """Points of the same entity that one score needs, the scored one included."""
 
     @abstractmethod
-    def fit(self, x: np.ndarray, training: TrainingSettings) -> dict[str, float]:
-        """Train on normalised rows; return training metrics."""
+    def fit(self, train: WindowSet, seed: int) -> dict[str, float]:
+        """Train on windows of normal data; return training metrics (finite numbers)."""
 
     @abstractmethod
-    def feature_errors(self, x: np.ndarray) -> np.ndarray:
-        """Per-row, per-feature contribution to the score, shape (n, n_features), non-negative."""
+    def score(self, windows: np.ndarray) -> DetectorOutput:
+        """Score (n, context, d) normalised windows; a score may depend on its window only."""
 
     @abstractmethod
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """The weights, as named tensors (saved with safetensors: no pickled code)."""
+    def state(self) -> list[dict[str, torch.Tensor]]:
+        """The weights, one dict of named tensors per ensemble member (saved as safetensors)."""
 
     @abstractmethod
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
+    def load_state(self, members: list[dict[str, torch.Tensor]]) -> None:
+        """Load weights saved by `state`."""
 
     def to(self, device: torch.device) -> "Detector":
         self.device = device
         return self
 
-    def score(self, x: np.ndarray) -> np.ndarray:
-        """The raw anomaly score of each row: its mean per-feature error."""
-        return self.feature_errors(x).mean(axis=1)
 
-    def explain(self, x: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(feature indices, shares of the error) of the top_k contributing features of each row."""
-        errors = self.feature_errors(x)
-        return top_shares(errors, top_k)
-
-
-def top_shares(errors: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The top_k features of each row by error, with their share of the row's total error."""
-    k = min(top_k, errors.shape[1])
-    idx = np.argsort(-errors, axis=1, kind="stable")[:, :k]
+def shares(errors: np.ndarray) -> np.ndarray:
+    """Per-feature errors (n, d) >= 0 as shares of their row's total (rows with no error stay 0)."""
     total = errors.sum(axis=1, keepdims=True)
-    shares = np.take_along_axis(errors, idx, axis=1) / np.where(total > 0, total, 1.0)
-    return idx, shares
+    return np.divide(errors, total, out=np.zeros_like(errors, dtype=np.float64), where=total > 0)

@@ -1,54 +1,78 @@
-"""Training loops, apart from the modules: deterministic, with a robust pass against contaminated data."""
+"""Training loops, apart from the modules: seeded, mini-batched over windows, with a robust pass.
+
+`fit_module` trains any module whose loss is a per-window value: after `warmup_epochs` it drops the
+`robust_drop_fraction` windows the model finds hardest (unlabeled anomalies in the training data would
+otherwise be learned as normal), then goes on. Same seed, same data: same weights.
+"""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from lakewatch.config import TrainingSettings
+from lakewatch.models.base import WindowSet
 
 
-def _epoch(module: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer, batch: int, gen: torch.Generator) -> float:
-    module.train()
-    order = torch.randperm(len(x), generator=gen)
-    total = 0.0
-    for i in range(0, len(x), batch):
-        xb = x[order[i : i + batch]]
-        loss = nn.functional.mse_loss(module(xb), xb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        total += loss.item() * len(xb)
-    module.eval()
-    return total / max(1, len(x))
+class LoopConfig(BaseModel):
+    """The optimisation part of a model's config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    epochs: int = 30
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    robust_drop_fraction: float = 0.02
+    warmup_epochs: int = 3
+    max_windows_per_epoch: int = 200_000  # a random subset of this many windows per epoch when there are more
+
+
+def seed_module(module: nn.Module, seed: int) -> None:
+    """Re-initialise every layer from the seed, whatever ran before in this process."""
+    torch.manual_seed(seed)
+    for layer in module.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+
+
+WindowLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (module, windows (m, W, d)) -> loss per window (m,)
 
 
 @torch.no_grad()
-def row_errors(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return (module(x) - x).pow(2).mean(dim=1)
+def window_losses(module: nn.Module, data: WindowSet, rows: np.ndarray, loss: WindowLoss, batch: int) -> torch.Tensor:
+    module.eval()
+    out = [loss(module, torch.from_numpy(data.batch(rows[i:i + batch]))) for i in range(0, len(rows), batch)]
+    return torch.cat(out) if out else torch.zeros(0)
 
 
-def fit_reconstruction(module: nn.Module, x_np: np.ndarray, cfg: TrainingSettings) -> dict[str, float]:
-    """Fit a reconstruction model; after the warm-up, drop the worst-reconstructed fraction and go on.
-
-    Dropping the rows the model finds hardest after a few epochs keeps unlabeled anomalies in the training
-    data from being learned as normal (the contamination-robust option).
-    """
-    torch.manual_seed(cfg.seed)
-    for layer in module.modules():  # start from a seeded initialisation, whatever ran before
-        if hasattr(layer, "reset_parameters"):
-            layer.reset_parameters()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    x = torch.from_numpy(np.ascontiguousarray(x_np, dtype=np.float32))
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.learning_rate)
+def fit_module(module: nn.Module, data: WindowSet, loss: WindowLoss, cfg: LoopConfig, seed: int) -> dict[str, float]:
+    """Fit module on the windows of data with Adam(W); returns the last epoch's mean loss and what was dropped."""
+    seed_module(module, seed)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(module.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    rows = np.arange(len(data))
     dropped = 0
-    loss = float("nan")
+    mean_loss = float("nan")
     for epoch in range(cfg.epochs):
-        if epoch == cfg.warmup_epochs and cfg.robust_drop_fraction > 0 and len(x) > 10:
-            err = row_errors(module, x)
-            keep = err <= torch.quantile(err, 1.0 - cfg.robust_drop_fraction)
+        if epoch == cfg.warmup_epochs and cfg.robust_drop_fraction > 0 and len(rows) > 10:
+            err = window_losses(module, data, rows, loss, max(cfg.batch_size, 4096))
+            keep = (err <= torch.quantile(err, 1.0 - cfg.robust_drop_fraction)).numpy()
             dropped = int((~keep).sum())
-            x = x[keep]
-        loss = _epoch(module, x, opt, cfg.batch_size, gen)
-    return {"train_loss": loss, "epochs": float(cfg.epochs), "robust_dropped_rows": float(dropped)}
+            rows = rows[keep]
+        order = rows[torch.randperm(len(rows), generator=gen).numpy()][: cfg.max_windows_per_epoch]
+        module.train()
+        total = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            xb = torch.from_numpy(data.batch(order[i:i + cfg.batch_size]))
+            batch_loss = loss(module, xb).mean()
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            opt.step()
+            total += batch_loss.item() * len(xb)
+        module.eval()
+        mean_loss = total / max(1, len(order))
+    return {"train_loss": mean_loss, "epochs": float(cfg.epochs), "robust_dropped_windows": float(dropped),
+            "train_windows": float(len(data))}

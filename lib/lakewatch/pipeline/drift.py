@@ -8,16 +8,25 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
-from lakewatch.dataset import DatasetSpec, read_source
-from lakewatch.drift import SCORE_FEATURE, Column_, anomaly_rate_records, current_summaries, drift_columns, drift_records
-from lakewatch.drift_stats import FeatureProfile
-from lakewatch.intervals import Interval
-from lakewatch.package import ModelPackage, PackageError, check_schema
+from lakewatch.data.intervals import Interval
+from lakewatch.data.quality import flag_rows, select_interval
+from lakewatch.data.spec import DatasetSpec, read_source
+from lakewatch.errors import DataError, PackageError
+from lakewatch.lakehouse.runs import RunRecord, new_run_id
+from lakewatch.lakehouse.tables import DRIFT, SCORES, interval_predicate
+from lakewatch.lakehouse.writes import read_table, replace_interval
+from lakewatch.monitoring.drift import (
+    SCORE_FEATURE,
+    Column_,
+    anomaly_rate_records,
+    current_summaries,
+    drift_columns,
+    drift_records,
+)
+from lakewatch.monitoring.drift_stats import FeatureProfile
+from lakewatch.packaging.package import ModelPackage, check_schema
+from lakewatch.packaging.registry import ModelRef, load_package
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.quality import select_interval
-from lakewatch.registry import ModelRef, load_package
-from lakewatch.runs import RunRecord, new_run_id
-from lakewatch.tables import DRIFT, SCORES, interval_predicate, read_table, replace_interval
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -25,14 +34,19 @@ if TYPE_CHECKING:
 
 @dataclass
 class DriftOutcome:
-    """Which features are in warn or alert: what the DAG and the report show."""
+    """Which features (and the score) drifted into warn or alert: what the drift gate and the report show.
+
+    The anomaly rate is its own signal: anomalies found are not drift, so an unusual rate of them never
+    turns the gate red; it is reported as `anomaly_rate` (ok / warn / alert).
+    """
 
     alert: list[str] = field(default_factory=list)
     warn: list[str] = field(default_factory=list)
+    anomaly_rate: str = "ok"
     rows: int = 0
 
     def as_dict(self) -> dict:
-        return {"alert": self.alert, "warn": self.warn, "rows": self.rows}
+        return {"alert": self.alert, "warn": self.warn, "anomaly_rate": self.anomaly_rate, "rows": self.rows}
 
 
 def compute_drift(
@@ -61,7 +75,10 @@ def compute_drift(
     )
     replace_interval(spark, settings, DRIFT, df, spec.name, interval.start, interval.end, run_id)
     outcome = DriftOutcome(rows=len(records))
-    for f, _, _, _, status in records:
+    for f, metric, _, _, status in records:
+        if metric.startswith("anomaly_rate"):
+            outcome.anomaly_rate = status
+            continue
         bucket = outcome.alert if status == "alert" else outcome.warn if status == "warn" else None
         if bucket is not None and f not in bucket:
             bucket.append(f)
@@ -82,13 +99,13 @@ def run_drift(
         scores = read_table(spark, settings, SCORES).where(interval_predicate(spec.name, interval.start, interval.end))
         first = scores.select("model_name", "model_version").first()
         if first is None:
-            raise ValueError(f"no scores for {spec.name} in {interval}: run `lakewatch score` first")
+            raise DataError(f"no scores for {spec.name} in {interval}: run `lakewatch score` first")
         package = load_package(spark, settings, ModelRef(first["model_name"], int(first["model_version"])))
         check_schema(package, spec)
         record.model_name, record.model_version = first["model_name"], int(first["model_version"])
         table, record.input_version = read_source(spark, settings, spec)
         record.input_table = spec.table_path(settings)
-        outcome = compute_drift(spark, settings, spec, interval, package, select_interval(table, spec, interval),
+        outcome = compute_drift(spark, settings, spec, interval, package, flag_rows(select_interval(table, spec, interval), spec),
                                 scores, record.run_id)
         record.details["drift"] = outcome.as_dict()
     return outcome, record

@@ -7,12 +7,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from lakewatch.config import Settings
-from lakewatch.dataset import DatasetSpec
-from lakewatch.evaluate import evaluate_scores, label_points
-from lakewatch.intervals import Interval
+from lakewatch.data.intervals import Interval
+from lakewatch.data.labels import label_points
+from lakewatch.data.spec import DatasetSpec
+from lakewatch.errors import DataError
+from lakewatch.lakehouse.runs import RunRecord, new_run_id
+from lakewatch.lakehouse.tables import EVALUATION, EVENTS, SCORES, interval_predicate
+from lakewatch.lakehouse.writes import read_table, replace_where
+from lakewatch.monitoring.evaluate import evaluate_scores
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.runs import RunRecord, new_run_id
-from lakewatch.tables import EVALUATION, EVENTS, SCORES, interval_predicate, is_delta, read_table, replace_where
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -23,17 +26,15 @@ def run_evaluate(
 ) -> tuple[dict[str, float], RunRecord]:
     record = RunRecord(run_id or new_run_id("evaluate"), "evaluate", spec.name, interval.start, interval.end)
     with tracked_run(spark, settings, record):
-        labels_path = spec.labels_path(settings)
-        if labels_path is None or not is_delta(spark, labels_path):
-            raise ValueError(f"dataset {spec.name} has no labels table to evaluate against")
+        labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
+        if labels is None:
+            raise DataError(f"dataset {spec.name} has no labels table to evaluate against")
         where = interval_predicate(spec.name, interval.start, interval.end)
         scores = read_table(spark, settings, SCORES).where(where)
         first = scores.select("model_name", "model_version").first()
         if first is None:
-            raise ValueError(f"no scores for {spec.name} in {interval}: run `lakewatch score` first")
+            raise DataError(f"no scores for {spec.name} in {interval}: run `lakewatch score` first")
         record.model_name, record.model_version = first["model_name"], first["model_version"]
-        labels = label_points(spark.read.format("delta").load(labels_path), spec.entity, spec.timestamp,
-                              interval.start_ts, interval.end_ts)
         events = read_table(spark, settings, EVENTS).where(where)
         metrics = evaluate_scores(scores, labels, events, float(interval.days))
         now = datetime.now(timezone.utc)

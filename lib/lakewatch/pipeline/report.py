@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
-from lakewatch.report import MAX_PANELS, ReportData, render_report
-from lakewatch.storage import write_bytes
-from lakewatch.tables import DRIFT, EVENTS, QUARANTINE, RUNS, SCORES, interval_predicate, join, read_table
+from lakewatch.errors import LakewatchError
+from lakewatch.lakehouse.storage import write_bytes
+from lakewatch.lakehouse.tables import DRIFT, EVENTS, QUARANTINE, RUNS, SCORES, interval_predicate, join
+from lakewatch.lakehouse.writes import read_table
+from lakewatch.monitoring.report import MAX_PANELS, ReportData, render_report
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,11 +61,11 @@ def write_report(spark: "SparkSession", settings: Settings, run: dict[str, Any],
 
 def regenerate(spark: "SparkSession", settings: Settings, run_id: str) -> str:
     """`lakewatch report --run-id R`: the report of a recorded scoring run, written again."""
-    from lakewatch.registry import ModelRef, load_package
+    from lakewatch.packaging.registry import ModelRef, load_package
 
     row = read_table(spark, settings, RUNS).where((F.col("run_id") == run_id) & (F.col("job") == "score")).first()
     if row is None:
-        raise ValueError(f"no scoring run {run_id} in the runs table")
+        raise LakewatchError(f"no scoring run {run_id} in the runs table")
     run = row.asDict()
     threshold = None
     if run["model_name"] and run["model_version"]:

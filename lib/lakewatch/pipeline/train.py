@@ -1,34 +1,51 @@
-"""The train job: statistics in Spark, a sample on the driver, a detector fitted, calibrated and registered."""
+"""The train job: statistics in Spark, a sample of windows on the driver, a detector fitted, calibrated, registered.
+
+1. The interval's rows, typed and checked as validation does; labeled anomalies left out.
+2. One rollup aggregation: per-entity and global statistics (normalisation), and the rows' spacing (the
+   cadence, when the spec gives none).
+3. A block sample (data.sampling): contiguous per-entity blocks, whole blocks held out, brought to the
+   driver sorted by (entity, ts) with the history their windows need.
+4. The detector is fitted on the training windows; the scoring plan scores the held-out windows, and their
+   scores calibrate it. Non-finite metrics or a non-finite threshold fail the run: nothing is registered.
+5. The package (format 2) is registered: the first version of a name is production, later ones candidates.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 from pyspark.sql import functions as F
 
-from lakewatch.calibration import calibrate
 from lakewatch.config import Settings
-from lakewatch.dataset import DatasetSpec
-from lakewatch.intervals import Interval
-from lakewatch.models import detector_class
-from lakewatch.package import build_package
+from lakewatch.data.intervals import Interval
+from lakewatch.data.labels import label_points
+from lakewatch.data.quality import flag_rows, select_interval, valid_rows
+from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, windows_of
+from lakewatch.data.spec import DatasetSpec, read_source
+from lakewatch.errors import DataError
+from lakewatch.lakehouse.runs import RunRecord, new_run_id
+from lakewatch.models.base import WindowSet
+from lakewatch.models.registry import detector_class, model_config
+from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, reference_profiles
+from lakewatch.monitoring.drift_stats import profile_from_values
+from lakewatch.packaging.package import build_package
+from lakewatch.packaging.registry import ModelRef, next_version, register
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.dataset import read_source
-from lakewatch.drift import SCORE_FEATURE, drift_columns, reference_profiles
-from lakewatch.drift_stats import profile_from_values
-from lakewatch.profile import even_sample, feature_moments, hash_uniform, split_labeled
-from lakewatch.quality import flag_rows, select_interval, valid_rows
-from lakewatch.registry import ModelRef, next_version, register
-from lakewatch.runs import RunRecord, new_run_id
+from lakewatch.scoring.calibration import calibrate
+from lakewatch.scoring.plan import ScoringPlan, entity_codes
+from lakewatch.transforms.fitting import training_stats
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 LABELED_SAMPLE = 5000
+DEFAULT_CADENCE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,65 +56,135 @@ class TrainResult:
     record: RunRecord
 
 
-def _to_numpy(df: "DataFrame", features: list[str]) -> np.ndarray:
-    """Driver-side rows in a fixed order (entity, ts), so that training is deterministic."""
-    pdf = df.orderBy("entity", "ts").select(*features).toPandas()
-    return pdf.to_numpy(dtype=np.float64)
+@dataclass(frozen=True)
+class SampledRows:
+    """Rows brought to the driver, sorted by (entity, ts)."""
+
+    entity: pa.Array
+    ts: np.ndarray  # int64 microseconds
+    x: np.ndarray  # (n, d) float64
+    extra: dict[str, np.ndarray]
+
+
+def collect_rows(df: "DataFrame", features: list[str], extra: tuple[str, ...] = ()) -> SampledRows:
+    """The rows of df on the driver in (entity, ts) order, through Arrow."""
+    cols = [F.col("entity"), F.unix_micros("ts").alias("ts_us"), *[F.col(f).cast("double") for f in features],
+            *[F.col(c) for c in extra]]
+    table = df.orderBy("entity", "ts").select(*cols).toArrow()
+    x = np.column_stack([table.column(f).to_numpy() for f in features]) if table.num_rows else np.zeros((0, len(features)))
+    return SampledRows(
+        entity=table.column("entity").combine_chunks(), ts=table.column("ts_us").to_numpy().astype(np.int64),
+        x=x.astype(np.float64), extra={c: table.column(c).to_numpy(zero_copy_only=False) for c in extra},
+    )
+
+
+def _finite_or_fail(values: dict[str, float], what: str) -> None:
+    bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        raise DataError(f"training produced non-finite {what} {bad}: nothing was registered (check the data for "
+                        "extreme values the spec's min/max do not exclude)")
 
 
 def run_train(
-    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, model_type: str,
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, model_type: str | None = None,
     name: str | None = None, run_id: str | None = None,
 ) -> TrainResult:
     cfg = settings.training
+    model_type = model_type or cfg.default_model
     name = name or spec.name
+    features = spec.feature_names
     record = RunRecord(run_id or new_run_id("train"), "train", spec.name, interval.start, interval.end, model_name=name)
     with tracked_run(spark, settings, record):
         cls = detector_class(model_type)
-        features = spec.feature_names
+        detector = cls(len(features), model_config(model_type, settings.models.get(model_type, {}), settings.source or "profile"))
         table, version = read_source(spark, settings, spec)
-        raw = select_interval(table, spec, interval)
-        normal, anomalous = split_labeled(spark, settings, spec, interval, valid_rows(flag_rows(raw, spec), spec))
         record.input_table, record.input_version = spec.table_path(settings), version
-        n_normal, mean, std = feature_moments(normal, features)
-        sample = even_sample(normal, cfg.sample_size, cfg.seed).withColumn(
-            "_holdout", hash_uniform(cfg.seed + 1, "entity", "ts") < cfg.holdout_fraction
-        )
-        x_train = _to_numpy(sample.where(~F.col("_holdout")), features)
-        x_hold = _to_numpy(sample.where(F.col("_holdout")), features)
-        if len(x_train) < 50 or len(x_hold) < 20:
-            raise ValueError(f"too few rows to train on: {len(x_train)} train / {len(x_hold)} held out in {interval}")
-        z = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
-        detector = cls(len(features), cls.hyperparameters_from(len(features), cfg))
-        metrics = detector.fit(z(x_train), cfg)
-        held_scores = detector.score(z(x_hold))
-        calibration = calibrate(held_scores, cfg.target_false_alarm_rate)
+        flagged = flag_rows(select_interval(table, spec, interval), spec).persist()
+        valid = valid_rows(flagged, spec)
+        labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
+        normal = valid if labels is None else valid.join(labels.select("entity", "ts"), ["entity", "ts"], "left_anti")
+        normal = normal.persist()
+        try:
+            stats = training_stats(normal, features)
+        except ValueError:
+            raise DataError(f"no valid, unlabeled rows of {spec.name} in {interval} to train on") from None
+
+        cadence_s = spec.cadence_seconds or stats.median_spacing_s or DEFAULT_CADENCE_S
+        context = detector.context
+        horizon_s = context * cadence_s * cfg.window_horizon_factor if context > 1 else 0.0
+        horizon_us = int(round(horizon_s * 1e6)) if context > 1 else None
+        normalizer = stats.normalizer(features, detector.config.normalization)
+        sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed,
+                              max(cfg.block_points * cadence_s, horizon_s), horizon_s)
+        rows = collect_rows(sample, features, ("split", "target"))
+        z, _ = normalizer.apply(rows.x, rows.entity)
+        codes = entity_codes(rows.entity)
+        split, target = rows.extra["split"].astype(np.int64), rows.extra["target"].astype(bool)
+        train_w = windows_of(codes, rows.ts, split, target, TRAIN, context, horizon_us)
+        hold_w = windows_of(codes, rows.ts, split, target, HOLDOUT, context, horizon_us)
+        if len(train_w.rows) < 50 or len(hold_w.rows) < 20:
+            raise DataError(f"too few windows to train on: {len(train_w.rows)} train / {len(hold_w.rows)} held out "
+                            f"in {interval} (a longer interval, or a smaller training.block_points)")
+
+        metrics = detector.fit(WindowSet(z, train_w.windows), cfg.seed)
+        plan = ScoringPlan(features, normalizer, detector, None, horizon_us, settings.scoring.top_features)
+        held = plan.raw_scores(z, hold_w.windows)
+        _finite_or_fail({"heldout_score": float(np.max(held)) if len(held) else 0.0, **metrics}, "metrics")
+        calibration = calibrate(held, cfg.target_false_alarm_rate)
+        plan = plan.with_calibration(calibration)
+        metrics.update(heldout_mean_score=float(held.mean()), threshold=calibration.threshold,
+                       rows_normal=float(stats.overall.count[0]), train_windows=float(len(train_w.rows)),
+                       heldout_windows=float(len(hold_w.rows)), entities=float(len(stats.entities)),
+                       cadence_s=float(cadence_s))
+        _finite_or_fail(metrics, "metrics")
+        recall = labeled_recall(plan, valid, labels, features, horizon_s)
+        if recall is not None:
+            metrics["labeled_anomaly_recall"] = recall
         reference = {
-            "features": [p.to_dict() for p in reference_profiles(raw, drift_columns(spec))],
-            "score": profile_from_values(SCORE_FEATURE, held_scores).to_dict(),
+            "features": [p.to_dict() for p in reference_profiles(flagged, drift_columns(spec))],
+            "score": profile_from_values(SCORE_FEATURE, held).to_dict(),
         }
-        metrics.update(heldout_mean_score=float(held_scores.mean()), threshold=calibration.threshold,
-                       rows_normal=float(n_normal), rows_train=float(len(x_train)), rows_heldout=float(len(x_hold)))
-        if anomalous is not None:
-            x_anom = _to_numpy(anomalous.limit(LABELED_SAMPLE), features)
-            if len(x_anom):
-                metrics["labeled_anomaly_recall"] = float((detector.score(z(x_anom)) >= calibration.threshold).mean())
         version_no = next_version(spark, settings, name)
         manifest = {
             "name": name, "version": version_no, "dataset": spec.name, "created_at": datetime.now(timezone.utc).isoformat(),
             "features": [f.model_dump() for f in spec.features],
-            "normalization": {"mean": mean.tolist(), "std": std.tolist()},
+            "windows": {"context": context, "cadence_s": cadence_s, "horizon_us": horizon_us},
             "calibration": calibration.to_dict(),
             "reference_profile": reference,
             "training": {"table": record.input_table, "delta_version": version, "start": interval.start.isoformat(),
                          "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": record.run_id},
             "metrics": metrics,
         }
-        package = build_package(manifest, detector)
+        package = build_package(manifest, detector, normalizer)
         ref, stage = register(spark, settings, package, {
             "dataset": spec.name, "metrics_json": json.dumps(metrics, sort_keys=True), "table": record.input_table,
             "table_version": version, "start": interval.start, "end": interval.end,
         })
-        record.model_version, record.rows_valid = ref.version, n_normal
-        record.details.update(stage=stage, metrics=metrics)
+        record.model_version, record.rows_valid = ref.version, int(stats.overall.count[0])
+        record.details.update(stage=stage, model_type=model_type, metrics=metrics)
+        normal.unpersist()
+        flagged.unpersist()
     return TrainResult(ref, stage, metrics, record)
+
+
+def labeled_recall(plan: ScoringPlan, valid: "DataFrame", labels: "DataFrame | None", features: list[str],
+                   horizon_s: float) -> float | None:
+    """The share of (up to LABELED_SAMPLE) labeled anomalous points of the interval that the plan flags,
+    each scored from its own window of valid rows."""
+    if labels is None:
+        return None
+    points = (valid.join(labels.select("entity", "ts").distinct(), ["entity", "ts"], "left_semi")
+              .orderBy("entity", "ts").limit(LABELED_SAMPLE).select("entity", "ts", F.lit(True).alias("_point")))
+    if horizon_s > 0:  # the points and the rows of their windows
+        p = points.select(F.col("entity").alias("_e"), F.col("ts").alias("_t"))
+        cond = (F.col("entity") == F.col("_e")) & F.col("ts").between(
+            F.col("_t") - F.expr(f"INTERVAL {int(math.ceil(horizon_s))} SECONDS"), F.col("_t"))
+        rows = valid.join(F.broadcast(p), cond, "left_semi")
+    else:
+        rows = valid.join(F.broadcast(points.select("entity", "ts")), ["entity", "ts"], "left_semi")
+    rows = rows.join(F.broadcast(points), ["entity", "ts"], "left").withColumn("_point", F.coalesce("_point", F.lit(False)))
+    collected = collect_rows(rows, features, ("_point",))
+    targets = np.flatnonzero(collected.extra["_point"].astype(bool))
+    if len(targets) == 0:
+        return None
+    return float(plan.score_rows(collected.entity, collected.ts, collected.x, targets).is_anomaly.mean())

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lakewatch.config import Settings
-from lakewatch.dataset import DatasetSpec
-from lakewatch.intervals import Interval
+from lakewatch.data.intervals import Interval
+from lakewatch.data.quality import validate_interval
+from lakewatch.data.spec import DatasetSpec
+from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.quality import validate_interval
-from lakewatch.runs import RunRecord, new_run_id
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

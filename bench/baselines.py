@@ -1,0 +1,196 @@
+"""The benchmark's contenders besides the package's own scoring path, and the worker memory sampler.
+
+They live in an importable module (not in `python -m bench.scoring`'s __main__) so that cloudpickle
+ships the top-level helpers by reference: the per-worker model caches below are then the real module
+globals of each Python worker, kept across tasks, as the package's own cache in lakewatch.scoring is.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+from lakewatch.lakehouse.tables import FEATURE_SHARES
+from lakewatch.packaging.package import ModelPackage, manifest_bytes, parse_package
+from lakewatch.scoring.udf import Scorer, cached_scorer
+
+if TYPE_CHECKING:
+    from pyspark.broadcast import Broadcast
+    from pyspark.sql import DataFrame
+
+_ROW_SCORERS: dict[int, Scorer] = {}  # per Python worker: hash of the weights -> scorer, for the row-at-a-time UDF
+
+
+def score_only(scorer: Scorer, x: np.ndarray) -> np.ndarray:
+    """The raw score of rows (n, d), the same maths as lakewatch.scoring.score_batch: mean squared error."""
+    z = (x.astype(np.float32, copy=False) - scorer.mean) / scorer.std
+    return scorer.detector.feature_errors(z).mean(axis=1).astype(np.float64)
+
+
+def broadcast_package(df: "DataFrame", package: ModelPackage) -> "Broadcast":
+    """The package as plain bytes, broadcast once, as score_frame does."""
+    return df.sparkSession.sparkContext.broadcast((manifest_bytes(package), package.weights))
+
+
+def native_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
+    """(b) Passthrough: the score as a Spark expression (mean squared normalised feature), no Python at all.
+
+    Same output columns as score_frame; calibrated is a cheap monotone stand-in and top_features is null,
+    so this is a lower bound on what any scoring of these rows can cost in this Spark.
+    """
+    from pyspark.sql import functions as F
+
+    mean, std = package.normalization()
+    sq = [((F.col(f) - float(m)) / float(s)) ** 2 for f, m, s in zip(package.features, mean, std)]
+    score = sum(sq[1:], sq[0]) / float(len(sq))
+    threshold = package.calibration.threshold
+    return df.select("entity", "ts", "logical_date", score.alias("score")).select(
+        "entity", "ts", "logical_date", "score",
+        (1.0 - F.exp(-F.col("score"))).alias("calibrated"),
+        (F.col("score") >= threshold).alias("is_anomaly"),
+        F.lit(None).cast(FEATURE_SHARES).alias("top_features"),
+    )
+
+
+def predict_batch_frame(df: "DataFrame", package: ModelPackage, batch_size: int, device: str, threads: int,
+                        packing: str = "struct") -> Callable[["DataFrame"], "DataFrame"]:
+    """(c) Spark's predict_batch_udf with the same torch module; returns a function applying one UDF instance.
+
+    packing: how the features reach predict as one (batch, n_features) array: "struct" (a struct column,
+    which arrives as a pandas DataFrame: one to_numpy), or "array" with input_tensor_shapes, the documented
+    form (an array column: a vstack of per-row arrays).
+
+    The same UDF object must serve the warm-up and the timed run: predict_batch_udf keys its per-worker
+    model cache by a UUID drawn when the UDF is made.
+    """
+    from pyspark.ml.functions import predict_batch_udf
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    bc = broadcast_package(df, package)
+    features = package.features
+
+    def make_predict_fn() -> Callable[[np.ndarray], np.ndarray]:
+        scorer = cached_scorer(f"bench-c:{id(bc)}", parse_package(*bc.value), device, threads, 3)
+
+        def predict(inputs: np.ndarray) -> np.ndarray:  # (batch, n_features)
+            return score_only(scorer, inputs)
+
+        return predict
+
+    shapes = [[len(features)]] if packing == "array" else None
+    udf = predict_batch_udf(make_predict_fn, return_type=T.DoubleType(), batch_size=batch_size, input_tensor_shapes=shapes)
+    pack = F.array if packing == "array" else F.struct
+
+    def apply(frame: "DataFrame") -> "DataFrame":
+        return frame.select("entity", "ts", "logical_date", udf(pack(*[F.col(f) for f in features])).alias("score"))
+
+    return apply
+
+
+def row_scorer(manifest_json: bytes, weights: bytes) -> Scorer:
+    """The worker's scorer for the row UDF, built once per Python worker (a module global, see above).
+
+    Keyed by hash(weights): a bytes object caches its hash, so a hit costs a dict lookup per row.
+    """
+    key = hash(weights)
+    scorer = _ROW_SCORERS.get(key)
+    if scorer is None:
+        import torch
+
+        torch.set_num_threads(1)
+        scorer = Scorer.from_package(parse_package(manifest_json, weights))
+        _ROW_SCORERS.clear()
+        _ROW_SCORERS[key] = scorer
+    return scorer
+
+
+def row_udf_frame(df: "DataFrame", package: ModelPackage) -> Callable[["DataFrame"], "DataFrame"]:
+    """(d) A row-at-a-time Python UDF (@udf returning a double) over the feature columns, model cached per worker."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    bc = broadcast_package(df, package)
+    features = package.features
+
+    @F.udf(returnType=T.DoubleType())
+    def score_row(*values: float) -> float:
+        scorer = row_scorer(*bc.value)
+        return float(score_only(scorer, np.asarray(values, dtype=np.float32).reshape(1, -1))[0])
+
+    def apply(frame: "DataFrame") -> "DataFrame":
+        return frame.select("entity", "ts", "logical_date", score_row(*[F.col(f) for f in features]).alias("score"))
+
+    return apply
+
+
+@dataclass
+class MemoryPeak:
+    """The peak resident memory of the Python workers seen during one action."""
+
+    total_bytes: int = 0  # max over samples of the sum of their RSS (forked pages shared with the daemon count twice)
+    process_bytes: int = 0  # max RSS of any one of them
+    processes: int = 0  # max number of them at once
+    samples: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"peak_total_mib": self.total_bytes / 2**20, "peak_process_mib": self.process_bytes / 2**20,
+                "max_processes": self.processes, "samples": self.samples}
+
+
+class WorkerMemorySampler:
+    """Polls psutil every `interval` s over this driver's descendants that are PySpark Python workers.
+
+    The JVM is a child of the driver; `python -m pyspark.daemon` is a child of the JVM, and the workers are
+    forked from the daemon (so they carry its command line). Use as a context manager around an action.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import psutil
+
+        self.interval = interval
+        self.peak = MemoryPeak()
+        self._root = psutil.Process()
+        self._is_worker: dict[int, bool] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-memory-sampler", daemon=True)
+
+    def _worker(self, proc: Any) -> bool:
+        known = self._is_worker.get(proc.pid)
+        if known is None:
+            try:
+                cmd = " ".join(proc.cmdline())
+            except Exception:  # the process ended
+                return False
+            known = self._is_worker[proc.pid] = "pyspark.daemon" in cmd or "pyspark.worker" in cmd
+        return known
+
+    def sample(self) -> None:
+        total, biggest, count = 0, 0, 0
+        for proc in self._root.children(recursive=True):
+            if not self._worker(proc):
+                continue
+            try:
+                rss = proc.memory_info().rss
+            except Exception:  # the process ended between listing and reading
+                continue
+            total, biggest, count = total + rss, max(biggest, rss), count + 1
+        p = self.peak
+        p.total_bytes, p.process_bytes = max(p.total_bytes, total), max(p.process_bytes, biggest)
+        p.processes, p.samples = max(p.processes, count), p.samples + 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "WorkerMemorySampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()

@@ -1,0 +1,209 @@
+"""Data quality: every input row is either valid or quarantined with its reasons, never dropped.
+
+Spark 4 runs with ANSI casts, which fail the whole job on one bad value: every cast of user data here is a
+try_cast (or try_to_timestamp), and a value that does not convert quarantines its row with a reason.
+A finite value too large for the models' float32 (|x| > 3.4e38) is quarantined as `overflow:<feature>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakewatch.config import Settings
+from lakewatch.data.intervals import Interval
+from lakewatch.data.spec import DatasetSpec, read_source
+from lakewatch.lakehouse.tables import QUARANTINE
+from lakewatch.lakehouse.writes import replace_interval
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
+DUPLICATE = "duplicate_key"
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def timestamp_of(df: "DataFrame", spec: DatasetSpec) -> Column:
+    """The spec's timestamp column as a timestamp, NULL where it does not parse (never an ANSI error)."""
+    dtype = dict((f.name, f.dataType) for f in df.schema.fields)[spec.timestamp]
+    name = f"`{spec.timestamp}`"
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        return F.col(spec.timestamp).cast("timestamp")
+    if isinstance(dtype, T.StringType) and spec.timestamp_format:
+        fmt = spec.timestamp_format.replace("'", "\\'")
+        return F.expr(f"try_to_timestamp({name}, '{fmt}')")
+    return F.expr(f"try_cast({name} AS TIMESTAMP)")
+
+
+def partition_date_of(spec: DatasetSpec) -> Column:
+    return F.expr(f"try_cast(`{spec.partition_column}` AS DATE)")
+
+
+@dataclass(frozen=True)
+class QualityCounts:
+    """Rows in = valid + quarantined, for one dataset and interval."""
+
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+
+    def check(self) -> "QualityCounts":
+        if self.rows_in != self.rows_valid + self.rows_quarantined:
+            raise RuntimeError(
+                f"row counts do not add up: {self.rows_in} in != {self.rows_valid} valid + "
+                f"{self.rows_quarantined} quarantined"
+            )
+        return self
+
+
+def select_interval(df: "DataFrame", spec: DatasetSpec, interval: Interval, lookback_s: float = 0.0) -> "DataFrame":
+    """Rows of [start - lookback, end): by timestamp, and by the partition column for rows whose timestamp
+    is null or does not parse (so that they reach quarantine on their day)."""
+    ts = timestamp_of(df, spec)
+    begin = interval.start_ts - timedelta(seconds=lookback_s)
+    in_time = (ts >= F.lit(begin)) & (ts < F.lit(interval.end_ts))
+    if not spec.partition_column:
+        return df.where(in_time)
+    part = partition_date_of(spec)
+    in_part = (part >= F.lit(begin.date())) & (part < F.lit(interval.end))
+    return df.where(in_part & (in_time | ts.isNull()))
+
+
+def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], list[Column]]:
+    """Typed feature columns (double) and, per feature, the reason it fails or null."""
+    dtypes = dict((f.name, f.dataType) for f in df.schema.fields)
+    values, reasons = [], []
+    for feat in spec.features:
+        raw = F.col(feat.name)
+        numeric = isinstance(dtypes[feat.name], NUMERIC)
+        value = raw.cast("double") if numeric else F.expr(f"try_cast(`{feat.name}` AS DOUBLE)")
+        bad = [
+            (raw.isNull(), "null"),
+            (value.isNull(), "not_numeric"),
+            (F.isnan(value) | (F.abs(value) == float("inf")), "nan_or_inf"),
+            (F.abs(value) > F.lit(FLOAT32_MAX), "overflow"),
+        ]
+        if feat.min is not None:
+            bad.append((value < F.lit(feat.min), "out_of_range"))
+        if feat.max is not None:
+            bad.append((value > F.lit(feat.max), "out_of_range"))
+        reason = F.lit(None).cast("string")
+        for cond, label in reversed(bad):
+            reason = F.when(cond, F.lit(f"{label}:{feat.name}")).otherwise(reason)
+        values.append(value.alias(feat.name))
+        reasons.append(reason)
+    return values, reasons
+
+
+def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
+    """Standard columns (entity, ts, logical_date, features as double), the row's reasons, and its JSON."""
+    ts_raw = F.col(spec.timestamp)
+    ts = timestamp_of(df, spec)
+    entity = F.col(spec.entity).cast("string")
+    values, feature_reasons = _feature_checks(df, spec)
+    key_reasons = [
+        F.when(entity.isNull(), F.lit("null_entity")),
+        F.when(ts_raw.isNull(), F.lit("null_timestamp")).when(ts.isNull(), F.lit("bad_timestamp")),
+    ]
+    logical = F.to_date(ts)
+    if spec.partition_column:
+        logical = F.coalesce(logical, partition_date_of(spec))
+    reasons = F.filter(F.array(*key_reasons, *feature_reasons), lambda r: r.isNotNull())
+    flagged = df.select(
+        entity.alias("entity"),
+        ts.alias("ts"),
+        logical.alias("logical_date"),
+        *values,
+        reasons.alias("reasons"),
+        # the original row, as JSON, only where it will be quarantined: valid rows carry no copy
+        F.when(F.size(reasons) > 0, F.to_json(F.struct(*[F.col(c) for c in df.columns]))).alias("row"),
+    )
+    # Among rows with no other fault, the first of each (entity, ts) is kept and the others are duplicates.
+    order = [F.size("reasons").asc(), *[F.col(f).asc_nulls_last() for f in spec.feature_names]]
+    rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*order))
+    duplicate = (F.size("reasons") == 0) & F.col("entity").isNotNull() & F.col("ts").isNotNull() & (rank > 1)
+    # a duplicate is valid in every other respect: its typed values are its original ones
+    as_given = F.to_json(F.struct(F.col("entity").alias(spec.entity), F.col("ts").alias(spec.timestamp),
+                                  *[F.col(f) for f in spec.feature_names]))
+    return flagged.withColumn("_dup", duplicate).select(
+        *[c for c in flagged.columns if c not in ("reasons", "row")],
+        F.when(F.col("_dup"), F.array(F.lit(DUPLICATE))).otherwise(F.col("reasons")).alias("reasons"),
+        F.when(F.col("_dup"), as_given).otherwise(F.col("row")).alias("row"),
+    )
+
+
+def valid_rows(flagged: "DataFrame", spec: DatasetSpec) -> "DataFrame":
+    return flagged.where(F.size("reasons") == 0).select("entity", "ts", "logical_date", *spec.feature_names)
+
+
+def quarantine_rows(flagged: "DataFrame", spec: DatasetSpec, run_id: str) -> "DataFrame":
+    return flagged.where(F.size("reasons") > 0).select(
+        F.lit(spec.name).alias("dataset"),
+        "entity",
+        "ts",
+        "row",
+        F.array_join("reasons", "; ").alias("reason"),
+        F.lit(run_id).alias("run_id"),
+        "logical_date",
+    )
+
+
+def count_rows(flagged: "DataFrame") -> QualityCounts:
+    """(in, valid, quarantined) of the interval's rows (column `_in`), in one pass."""
+    row = flagged.where("_in").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(F.size("reasons") == 0, 1)).alias("valid"),
+        F.count(F.when(F.size("reasons") > 0, 1)).alias("bad"),
+    ).first()
+    return QualityCounts(int(row["rows"]), int(row["valid"]), int(row["bad"])).check()
+
+
+@dataclass
+class Validated:
+    """The outcome of validating an interval: its counts, and its rows (cached until release).
+
+    `flagged` holds every row read, features as double, with its reasons and `_in` (whether the row belongs
+    to the interval or is history read for causal windows); `valid` the valid rows, history included.
+    """
+
+    flagged: "DataFrame"
+    counts: QualityCounts
+    input_version: int
+
+    @property
+    def valid(self) -> "DataFrame":
+        return self.flagged.where(F.size("reasons") == 0)
+
+    @property
+    def interval_rows(self) -> "DataFrame":
+        return self.flagged.where("_in")
+
+    def release(self) -> None:
+        self.flagged.unpersist()
+
+
+def validate_interval(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, run_id: str,
+    lookback_s: float = 0.0,
+) -> Validated:
+    """Quarantine the interval's bad rows (replacing any earlier run's) and return its rows, flagged.
+
+    lookback_s: also read (and validate, but neither count nor quarantine) the rows of that many seconds
+    before the interval: the history that causal windows need.
+    """
+    table, version = read_source(spark, settings, spec)
+    in_interval = (F.col("logical_date") >= F.lit(interval.start)) & (F.col("logical_date") < F.lit(interval.end))
+    flagged = flag_rows(select_interval(table, spec, interval, lookback_s), spec).withColumn("_in", in_interval)
+    flagged = flagged.persist()
+    counts = count_rows(flagged)
+    replace_interval(
+        spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name, interval.start,
+        interval.end, run_id,
+    )
+    return Validated(flagged, counts, version)

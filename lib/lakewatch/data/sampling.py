@@ -1,0 +1,77 @@
+"""The training sample: contiguous blocks of each entity's valid rows, some for training, some held out.
+
+An entity's time line is cut into blocks of `block_seconds`; a block is drawn (with each entity's share of
+`size`), and a drawn block is held out with probability `holdout_fraction`, both by hashes of (seed, entity,
+block): deterministic for a seed, whatever the partitioning. The rows of a drawn block are targets; the
+rows within `horizon_seconds` before it come along as the history of its first windows (targets of no split).
+`windows_of` then keeps, for each split, only the windows that hold no row of the other split: no training
+window sees a held-out row and no held-out window sees a training row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from lakewatch.scoring.windows import WindowIndex, window_index
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+TWO_53 = float(2**53)
+UNUSED, TRAIN, HOLDOUT = 0, 1, 2
+
+
+def hash_uniform(seed: int, *cols: str | Column) -> Column:
+    """A deterministic uniform [0, 1) per row, the same whatever the partitioning."""
+    parts = [F.col(c) if isinstance(c, str) else c for c in cols]
+    return F.pmod(F.xxhash64(F.lit(seed), *parts), F.lit(2**53)).cast("double") / F.lit(TWO_53)
+
+
+def block_sample(valid: "DataFrame", size: int, holdout_fraction: float, seed: int, block_seconds: float,
+                 horizon_seconds: float) -> "DataFrame":
+    """The sampled rows with their history: the input columns plus `split` (its block's: UNUSED, TRAIN or
+    HOLDOUT) and `target` (whether its block was drawn)."""
+    if block_seconds < horizon_seconds:
+        raise ValueError("a block must be at least as long as a window's horizon")
+    epoch = F.unix_micros("ts").cast("double") / 1e6
+    block = F.floor(epoch / F.lit(block_seconds))
+    next_block = F.floor((epoch + F.lit(horizon_seconds)) / F.lit(block_seconds))
+    counts = valid.groupBy("entity").agg(F.count(F.lit(1)).alias("_n"))
+    n_entities = max(1, counts.count())
+    fractions = counts.select("entity", F.least(F.lit(1.0), F.lit(size / n_entities) / F.col("_n")).alias("_frac"))
+
+    def drawn(b: Column) -> Column:
+        return hash_uniform(seed, F.col("entity"), b) < F.col("_frac")
+
+    def split(b: Column) -> Column:
+        held = hash_uniform(seed + 1, F.col("entity"), b) < F.lit(holdout_fraction)
+        return F.when(~drawn(b), F.lit(UNUSED)).when(held, F.lit(HOLDOUT)).otherwise(F.lit(TRAIN))
+
+    rows = valid.join(F.broadcast(fractions), "entity").select(
+        "*", block.alias("_block"), next_block.alias("_next"))
+    rows = rows.where(drawn(F.col("_block")) | ((F.col("_next") != F.col("_block")) & drawn(F.col("_next"))))
+    return rows.select(
+        *[c for c in valid.columns], split(F.col("_block")).alias("split"), drawn(F.col("_block")).alias("target"))
+
+
+@dataclass(frozen=True)
+class SampleWindows:
+    """The windows of one split over the sampled rows (sorted by entity, ts)."""
+
+    windows: WindowIndex
+    rows: np.ndarray  # the target row of each window
+
+
+def windows_of(codes: np.ndarray, ts: np.ndarray, split: np.ndarray, target: np.ndarray, which: int, context: int,
+               horizon: int | None) -> SampleWindows:
+    """Windows ending at each target row of split `which` that contain no row of the other split."""
+    rows = np.flatnonzero(target & (split == which))
+    win = window_index(codes, ts, context, horizon, rows)
+    inside = split[win.index]
+    clean = np.all((inside == which) | (inside == UNUSED), axis=1)
+    return SampleWindows(WindowIndex(win.index[clean], win.n_valid[clean]), rows[clean])

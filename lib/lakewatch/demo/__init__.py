@@ -1,0 +1,1 @@
+"""Demo data: the generated operations dataset, and the NAB subset."""

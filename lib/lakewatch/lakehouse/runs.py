@@ -1,0 +1,76 @@
+"""The runs table: one row per job run, with its counts, lineage, duration and outcome.
+
+A run's row is written as `running` before the run's first commit to any other table and replaced (one
+MERGE on run_id) by its final row: a run killed in between stays `running` in the table, so a reader sees
+that the interval's outputs may be partly from that run (see `lakewatch summary`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from lakewatch.config import Settings
+from lakewatch.lakehouse.tables import RUNS
+from lakewatch.lakehouse.writes import upsert
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+RUNNING, SUCCESS, FAILED = "running", "success", "failed"
+
+
+def new_run_id(job: str) -> str:
+    return f"{job}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunRecord:
+    """What a job did, filled in as it goes and written once at its end (success or failure)."""
+
+    run_id: str
+    job: str
+    dataset: str
+    interval_start: date | None = None
+    interval_end: date | None = None
+    input_table: str | None = None
+    input_version: int | None = None
+    model_name: str | None = None
+    model_version: int | None = None
+    rows_in: int | None = None
+    rows_valid: int | None = None
+    rows_quarantined: int | None = None
+    rows_scored: int | None = None
+    rows_anomalous: int | None = None
+    n_events: int | None = None
+    status: str = RUNNING
+    error: str | None = None
+    report_path: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.status, self.error = status, error
+        self.details["duration_s"] = round(time.monotonic() - self._t0, 3)
+
+    def as_row(self) -> dict[str, Any]:
+        row = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        row["logical_date"] = self.interval_start
+        running = self.status == RUNNING
+        row["ended_at"] = None if running else datetime.now(timezone.utc)
+        row["duration_s"] = None if running else float(self.details.get("duration_s", time.monotonic() - self._t0))
+        row["details"] = json.dumps(self.details, default=str, sort_keys=True)
+        return row
+
+
+def write_run(spark: "SparkSession", settings: Settings, record: RunRecord) -> None:
+    """Write the run's row, replacing the earlier row of the same run: a rerun (a new run id) adds a row."""
+    row = record.as_row()
+    df = spark.createDataFrame([tuple(row.get(c) for c in RUNS.columns)], RUNS.schema)
+    upsert(spark, settings, RUNS, df, ["run_id"])

@@ -1,0 +1,1 @@
+"""Monitoring: drift, alert events, evaluation (NAB scoring included) and run reports."""

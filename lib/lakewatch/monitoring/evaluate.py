@@ -1,0 +1,96 @@
+"""Evaluation against labels: point-wise and event-wise quality of the scores of an interval.
+
+Counts and score histograms are aggregated in Spark; only small histograms reach the driver, where
+ROC-AUC and PR-AUC are computed from them (scores binned at 1/200 of a decade: ties within a bin are
+treated as ties, which is what the AUCs of rounded scores would give).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pyspark.sql import functions as F
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+BINS_PER_DECADE = 200
+
+
+def auc_from_histogram(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
+    """(ROC-AUC, PR-AUC as average precision) from counts of positives and negatives per score bin,
+    bins ordered from the highest score to the lowest. NaN when a class is absent."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    p_total, n_total = pos.sum(), neg.sum()
+    if p_total == 0 or n_total == 0:
+        return float("nan"), float("nan")
+    tp, fp = np.cumsum(pos), np.cumsum(neg)
+    tpr = np.concatenate([[0.0], tp / p_total])
+    fpr = np.concatenate([[0.0], fp / n_total])
+    roc = float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0))
+    precision = tp / np.maximum(tp + fp, 1.0)
+    ap = float(np.sum((pos / p_total) * precision))
+    return roc, ap
+
+
+def point_metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if tp and (precision + recall) else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame", days: float) -> dict[str, float]:
+    """All metrics of one interval: scores (entity, ts, score, is_anomaly), labels from label_points, events."""
+    joined = scores.select("entity", "ts", "score", "is_anomaly").join(
+        labels.select("entity", "ts", "anomaly_id", "kind"), ["entity", "ts"], "left"
+    ).withColumn("label", F.col("anomaly_id").isNotNull())
+    joined = joined.persist()
+    c = joined.agg(
+        F.count(F.when(F.col("label") & F.col("is_anomaly"), 1)).alias("tp"),
+        F.count(F.when(~F.col("label") & F.col("is_anomaly"), 1)).alias("fp"),
+        F.count(F.when(F.col("label") & ~F.col("is_anomaly"), 1)).alias("fn"),
+        F.count(F.lit(1)).alias("n"),
+        F.countDistinct("entity").alias("entities"),
+    ).first()
+    metrics: dict[str, float] = {"rows": float(c["n"]), "labeled_points": float(c["tp"] + c["fn"])}
+    metrics.update(point_metrics(c["tp"], c["fp"], c["fn"]))
+
+    key = F.floor(F.log10(F.greatest(F.col("score"), F.lit(1e-12))) * BINS_PER_DECADE)
+    hist = joined.groupBy(key.alias("k")).agg(
+        F.count(F.when(F.col("label"), 1)).alias("pos"), F.count(F.when(~F.col("label"), 1)).alias("neg")
+    ).orderBy(F.col("k").desc()).collect()
+    metrics["roc_auc"], metrics["pr_auc"] = auc_from_histogram([r["pos"] for r in hist], [r["neg"] for r in hist])
+
+    # event-wise: an injected anomaly counts as found if any of its scored points is flagged
+    per_anomaly = joined.where("label").groupBy("anomaly_id", "kind").agg(
+        F.min("ts").alias("start"),
+        F.max(F.col("is_anomaly").cast("int")).alias("found"),
+        F.min(F.when(F.col("is_anomaly"), F.col("ts"))).alias("first_hit"),
+    ).withColumn("delay_s", F.unix_timestamp("first_hit") - F.unix_timestamp("start"))
+    rows = per_anomaly.groupBy("kind").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("found").alias("found"), F.sum("delay_s").alias("delay")
+    ).collect()
+    n_anom = sum(r["n"] for r in rows)
+    n_found = sum(r["found"] for r in rows)
+    metrics["labeled_anomalies"] = float(n_anom)
+    metrics["event_recall"] = n_found / n_anom if n_anom else float("nan")
+    metrics["mean_time_to_detect_s"] = sum(r["delay"] or 0 for r in rows) / n_found if n_found else float("nan")
+    for r in rows:
+        metrics[f"event_recall:{r['kind']}"] = r["found"] / r["n"]
+
+    # alert events that overlap no labeled point of their entity are false alerts
+    hits = events.alias("e").join(
+        labels.alias("l"),
+        (F.col("e.entity") == F.col("l.entity")) & F.col("l.ts").between(F.col("e.start_ts"), F.col("e.end_ts")),
+        "left_semi",
+    )
+    n_events = events.count()
+    false_alerts = n_events - hits.count()
+    entity_days = max(1.0, float(c["entities"]) * days)
+    metrics["events"] = float(n_events)
+    metrics["false_alerts"] = float(false_alerts)
+    metrics["false_alerts_per_entity_day"] = false_alerts / entity_days
+    joined.unpersist()
+    return metrics

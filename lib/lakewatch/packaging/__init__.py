@@ -1,0 +1,1 @@
+"""Model packages (format 2) and the registry of their versions and stages."""

@@ -1,0 +1,150 @@
+"""Model packages, format 2: a JSON manifest, safetensors weights per ensemble member, an Arrow sidecar.
+
+Every file of a package is listed in the manifest with its SHA-256, and the registry keeps the SHA-256 of
+the manifest itself: one checksum covers every byte of the package. Loading verifies both, on the driver
+and again on each worker, before any weight is read (safetensors: tensors only, never pickled code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from lakewatch.errors import PackageError
+from lakewatch.models.base import Detector
+from lakewatch.models.registry import detector_class
+from lakewatch.scoring.calibration import Calibration
+from lakewatch.transforms.normalization import Normalizer
+
+if TYPE_CHECKING:
+    from lakewatch.data.spec import DatasetSpec
+    from lakewatch.scoring.plan import ScoringPlan
+
+FORMAT_VERSION = 2
+MANIFEST_FILE = "manifest.json"
+NORMALIZATION_FILE = "normalization.arrow"
+
+
+def member_file(k: int) -> str:
+    return f"member-{k}.safetensors"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A package as bytes: the manifest's bytes and every other file, what is stored, broadcast and loaded."""
+
+    manifest_json: bytes
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.manifest_json)
+
+    @property
+    def checksum(self) -> str:
+        """The SHA-256 of the manifest, which lists the SHA-256 of every other file: the registry's checksum."""
+        return sha256(self.manifest_json)
+
+    @property
+    def label(self) -> str:
+        m = self.manifest
+        return f"model {m.get('name')} v{m.get('version')}"
+
+    @property
+    def features(self) -> list[str]:
+        return [f["name"] for f in self.manifest["features"]]
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration.from_dict(self.manifest["calibration"])
+
+    def verify(self, expected_checksum: str | None = None) -> "ModelPackage":
+        """Refuse a package whose manifest is not the registered one, or whose files are not the manifest's."""
+        if expected_checksum is not None and self.checksum != expected_checksum:
+            raise PackageError(
+                f"{self.label}: manifest checksum {self.checksum[:12]}... is not the registry's "
+                f"{expected_checksum[:12]}...: the package was altered, refusing it"
+            )
+        listed = self.manifest.get("files", {})
+        if sorted(listed) != sorted(self.files):
+            raise PackageError(f"{self.label}: files {sorted(self.files)} do not match the manifest's {sorted(listed)}")
+        for name, entry in listed.items():
+            actual = sha256(self.files[name])
+            if actual != entry["sha256"]:
+                raise PackageError(
+                    f"{self.label}: {name} checksum mismatch (manifest {entry['sha256'][:12]}..., file "
+                    f"{actual[:12]}...): the package was altered, refusing it"
+                )
+        return self
+
+    def detector(self) -> Detector:
+        m = self.manifest
+        cls = detector_class(m["model"]["type"])
+        det = cls(len(self.features), cls.config_class.model_validate(m["model"]["config"]))
+        det.load_state([load_safetensors(self.files[f]) for f in m["model"]["members"]])
+        return det
+
+    def normalizer(self) -> Normalizer:
+        entry = self.manifest["transforms"]["normalization"]
+        return Normalizer.from_manifest(entry, self.files.get(entry["file"]) if entry.get("file") else None)
+
+    def plan(self, device: str = "cpu", top_k: int = 3) -> "ScoringPlan":
+        """The scoring plan of this package (verified first)."""
+        import torch
+
+        from lakewatch.scoring.plan import ScoringPlan
+
+        self.verify()
+        m = self.manifest
+        detector = self.detector().to(torch.device(device))
+        return ScoringPlan(self.features, self.normalizer(), detector, self.calibration, m["windows"]["horizon_us"], top_k)
+
+
+def build_package(manifest: dict[str, Any], detector: Detector, normalizer: Normalizer) -> ModelPackage:
+    """The package's files and a manifest that lists them with their checksums."""
+    files = {member_file(k): save_safetensors(t) for k, t in enumerate(detector.state())}
+    sidecar = NORMALIZATION_FILE if normalizer.scope == "entity" else None
+    if sidecar:
+        files[sidecar] = normalizer.to_arrow_bytes()
+    full = {
+        **manifest,
+        "format_version": FORMAT_VERSION,
+        "model": {"type": detector.name, "config": detector.config.model_dump(mode="json"),
+                  "members": [member_file(k) for k in range(len(detector.state()))], "context": detector.context},
+        "transforms": {"normalization": normalizer.manifest_entry(sidecar)},
+        "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
+    }
+    return ModelPackage(json.dumps(full, indent=2, sort_keys=True, default=str).encode(), files)
+
+
+def parse_package(manifest_json: bytes, files: dict[str, bytes], expected_checksum: str | None = None) -> ModelPackage:
+    """A package from its bytes, verified: what the registry and each worker call."""
+    try:
+        manifest = json.loads(manifest_json)
+    except json.JSONDecodeError as exc:
+        raise PackageError(f"model manifest is not valid JSON: {exc}") from exc
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise PackageError(
+            f"model {manifest.get('name')} v{manifest.get('version')} is a format-{version} package, which this "
+            f"Lakewatch no longer reads (it needs format {FORMAT_VERSION}): retrain it with `lakewatch train`"
+        )
+    return ModelPackage(manifest_json, files).verify(expected_checksum)
+
+
+def check_schema(package: ModelPackage, spec: "DatasetSpec") -> None:
+    """Refuse a package whose features are not the dataset's, in the same order."""
+    if package.features != spec.feature_names:
+        missing = [f for f in package.features if f not in spec.feature_names]
+        extra = [f for f in spec.feature_names if f not in package.features]
+        detail = f"model lacks {extra}, dataset lacks {missing}" if (missing or extra) else "same features, other order"
+        raise PackageError(f"{package.label} does not fit dataset {spec.name}: feature schema differs ({detail})")

@@ -1,0 +1,1 @@
+"""Scoring: causal windows, the one scoring plan, calibration, and the Spark layer around them."""

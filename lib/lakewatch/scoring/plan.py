@@ -1,0 +1,112 @@
+"""The one scoring plan: transforms -> detector -> calibration -> flag + attributions.
+
+Training calibration, the Spark UDFs, `evaluate`, the benchmarks and the tests all score through this
+module; no other code computes a score, a calibrated value or a flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakewatch.models.base import Detector, DetectorOutput
+from lakewatch.scoring.calibration import Calibration, p_values
+from lakewatch.scoring.windows import WindowIndex, gather, window_index
+from lakewatch.transforms.normalization import Normalizer
+
+CHUNK = 4096  # windows materialised at a time: bounded memory whatever the batch
+
+
+@dataclass
+class ScoredRows:
+    """The plan's result for n rows, in row order."""
+
+    score: np.ndarray  # (n,) raw
+    calibrated: np.ndarray  # (n,) 1 - p-value
+    uncertainty: np.ndarray | None  # (n,)
+    is_anomaly: np.ndarray  # (n,) bool
+    top_idx: np.ndarray  # (n_anomalies, k) feature indices of the anomalous rows, in row order
+    top_share: np.ndarray  # (n_anomalies, k)
+    warming_up: np.ndarray  # (n,) bool
+    unseen: np.ndarray  # (n,) bool: the entity had no statistics of its own at training
+
+
+@dataclass
+class ScoringPlan:
+    """Everything a worker needs to score rows, built from a package (or, at training, piece by piece)."""
+
+    features: list[str]
+    normalizer: Normalizer
+    detector: Detector
+    calibration: Calibration | None
+    horizon: int | None  # microseconds: a window reaches back at most this far (None: count only)
+    top_k: int = 3
+
+    @property
+    def context(self) -> int:
+        return self.detector.context
+
+    def with_calibration(self, calibration: Calibration) -> "ScoringPlan":
+        return replace(self, calibration=calibration)
+
+    def detect(self, values: np.ndarray, windows: WindowIndex) -> DetectorOutput:
+        """The detector over windows of normalised rows, CHUNK windows at a time."""
+        outs = [self.detector.score(gather(values, windows, lo, lo + CHUNK)) for lo in range(0, len(windows), CHUNK)]
+        if not outs:
+            d = len(self.features)
+            return DetectorOutput(np.zeros(0), np.zeros((0, d)))
+        cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate([getattr(o, name) for o in outs])  # noqa: E731
+        return DetectorOutput(cat("score"), cat("contributions"), cat("uncertainty"), cat("members"))
+
+    def finish(self, out: DetectorOutput, warming_up: np.ndarray, unseen: np.ndarray) -> ScoredRows:
+        """Calibration, flag and attributions of the detector's output."""
+        if self.calibration is None:
+            raise RuntimeError("the plan has no calibration yet")
+        score = np.nan_to_num(out.score.astype(np.float64), nan=np.inf, posinf=np.inf)
+        calibrated = 1.0 - p_values(self.calibration, score)
+        flag = score >= self.calibration.threshold
+        idx, share = top_shares(out.contributions[flag], self.top_k)
+        uncertainty = None if out.uncertainty is None else out.uncertainty.astype(np.float64)
+        return ScoredRows(score, calibrated, uncertainty, flag, idx, share, warming_up, unseen)
+
+    def score_rows(self, entity: "pa.Array | np.ndarray | None", ts: np.ndarray | None, x: np.ndarray,
+                   targets: np.ndarray | None = None) -> ScoredRows:
+        """Score raw rows sorted by (entity, ts); windows end at each target row (default: every row).
+
+        entity: (N,) entity names (may be None for a row-wise model with global normalisation); ts: (N,)
+        int64 microseconds (may be None for row-wise models); x: (N, d) raw feature values. Rows that are
+        not targets serve as history only.
+        """
+        z, unseen = self.normalizer.apply(x, entity)
+        rows = np.arange(len(z)) if targets is None else np.asarray(targets, dtype=np.int64)
+        if self.context == 1:
+            windows = WindowIndex(rows.astype(np.int32)[:, None], np.ones(len(rows), dtype=np.int32))
+        else:
+            if entity is None or ts is None:
+                raise ValueError("a model with context > 1 needs each row's entity and timestamp")
+            windows = window_index(entity_codes(entity), ts, self.context, self.horizon, rows)
+        return self.finish(self.detect(z, windows), windows.warming_up, unseen[rows])
+
+    def raw_scores(self, values: np.ndarray, windows: WindowIndex) -> np.ndarray:
+        """Raw scores of windows of normalised rows: what training calibrates."""
+        return self.detect(values, windows).score.astype(np.float64)
+
+
+def entity_codes(entity: "pa.Array | np.ndarray") -> np.ndarray:
+    """Consecutive integer codes for rows sorted by entity: a new code where the entity changes."""
+    n = len(entity)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    arr = entity if isinstance(entity, (pa.Array, pa.ChunkedArray)) else pa.array(list(entity), pa.string())
+    change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    return np.concatenate([[0], np.cumsum(change)]).astype(np.int64)
+
+
+def top_shares(contributions: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top_k features of each row by contribution, with their shares (contributions sum to 1)."""
+    k = min(top_k, contributions.shape[1]) if contributions.ndim == 2 else 0
+    idx = np.argsort(-contributions, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(contributions, idx, axis=1)

@@ -1,0 +1,196 @@
+"""Scoring in Spark: the package shipped once per job, the plan built once per Python worker.
+
+Two mechanisms, chosen by the model's context (measured; see the closing notes of "Detection core v2"):
+
+- context 1 (row-wise): a scalar Arrow UDF (`arrow_udf`, iterator form) over the entity and the features.
+  No shuffle: each Arrow batch is scored where it was read.
+- context > 1 (windows): the rows of [start - horizon, end) are hash-partitioned by entity and sorted by
+  (entity, ts) within partitions, then `mapInArrow` streams each partition's Arrow batches through the
+  plan. A batch carries the last rows of its last entity over to the next one, so a window that spans two
+  batches is assembled exactly, and a worker holds at most one batch plus context - 1 rows: its memory
+  does not grow with the length of a series. Only rows of [start, end) are returned; context rows are
+  history, never output.
+
+  Alternatives measured: `groupBy(entity).applyInArrow` with the iterator form (Spark 4.1+) streams too,
+  but calls Python once per entity with at least one Arrow batch each, which costs on many small entities;
+  window-function arrays (`collect_list` over a rows frame) feeding the scalar UDF make every row carry
+  context x features values through the shuffle and into Python.
+
+The package travels as bytes with the registry's checksum; each worker verifies every file again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakewatch.errors import ConfigError
+from lakewatch.lakehouse.tables import FEATURE_SHARES
+from lakewatch.packaging.package import ModelPackage, parse_package
+
+if TYPE_CHECKING:
+    from pyspark.broadcast import Broadcast
+    from pyspark.sql import DataFrame
+
+    from lakewatch.config import ScoringSettings
+    from lakewatch.scoring.plan import ScoredRows, ScoringPlan
+
+_PLANS: dict[str, "ScoringPlan"] = {}  # per Python worker: a job's shipped package -> its plan
+OUTPUT_COLUMNS = ["score", "calibrated", "uncertainty", "is_anomaly", "top_features", "warming_up"]
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A package broadcast once per job as plain bytes, and the key of its plan in each worker's cache."""
+
+    broadcast: "Broadcast"
+    key: str
+    device: str
+    threads: int
+    top_k: int
+
+    def plan(self) -> "ScoringPlan":
+        """This worker's plan: built (and every file verified) on first use, then kept."""
+        plan = _PLANS.get(self.key)
+        if plan is None:
+            import torch
+
+            torch.set_num_threads(max(1, self.threads))
+            manifest, files, checksum = self.broadcast.value
+            plan = parse_package(manifest, files, checksum).plan(resolve_device(self.device), self.top_k)
+            _PLANS.clear()
+            _PLANS[self.key] = plan
+        return plan
+
+
+def ship(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings") -> Shipped:
+    bc = df.sparkSession.sparkContext.broadcast((package.manifest_json, package.files, package.checksum))
+    return Shipped(bc, f"{package.checksum}:{uuid.uuid4().hex}", sc.device, sc.threads_per_task, sc.top_features)
+
+
+def resolve_device(wanted: str) -> str:
+    """`auto` is CUDA when this worker has it, else the CPU."""
+    import torch
+
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("scoring.device is cuda but this worker has no CUDA device")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return wanted
+
+
+def result_arrays(out: "ScoredRows", names: list[str]) -> list[pa.Array]:
+    """The plan's result as Arrow arrays, in OUTPUT_COLUMNS order."""
+    n = len(out.score)
+    k = out.top_idx.shape[1] if out.top_idx.ndim == 2 else 0
+    counts = np.where(out.is_anomaly, k, 0)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    values = pa.StructArray.from_arrays(
+        [pa.array(np.asarray(names, dtype=object)[out.top_idx.ravel()] if k else [], pa.string()),
+         pa.array(out.top_share.ravel().astype(np.float64), pa.float64())],
+        names=["feature", "share"],
+    )
+    top = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~out.is_anomaly) if n else None)
+    uncertainty = pa.nulls(n, pa.float64()) if out.uncertainty is None else pa.array(out.uncertainty, pa.float64())
+    return [pa.array(out.score, pa.float64()), pa.array(out.calibrated, pa.float64()), uncertainty,
+            pa.array(out.is_anomaly), top, pa.array(out.warming_up)]
+
+
+def _result_type():
+    from pyspark.sql import types as T
+
+    return T.StructType([
+        T.StructField("score", T.DoubleType()), T.StructField("calibrated", T.DoubleType()),
+        T.StructField("uncertainty", T.DoubleType()), T.StructField("is_anomaly", T.BooleanType()),
+        T.StructField("top_features", FEATURE_SHARES), T.StructField("warming_up", T.BooleanType()),
+    ])
+
+
+def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_entity: bool) -> "DataFrame":
+    """Context 1: a scalar Arrow UDF over (entity?, features as float64) returning one struct per row."""
+    from pyspark.sql import functions as F
+
+    @F.arrow_udf(_result_type())
+    def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+        plan = shipped.plan()
+        for cols in batches:
+            cols = cols if isinstance(cols, tuple) else (cols,)  # one input column arrives bare
+            entity = cols[0] if needs_entity else None
+            values = cols[1:] if needs_entity else cols
+            x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in values])
+            out = plan.score_rows(entity, None, x)
+            yield pa.StructArray.from_arrays(result_arrays(out, features), names=OUTPUT_COLUMNS)
+
+    inputs = ([F.col("entity")] if needs_entity else []) + [F.col(f).cast("double") for f in features]
+    scored = apply(*inputs).alias("_scored")
+    return df.select("entity", "ts", "logical_date", scored).select("entity", "ts", "logical_date", "_scored.*")
+
+
+def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start_us: int, context: int,
+                   partitions: int) -> "DataFrame":
+    """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    schema = T.StructType([
+        T.StructField("entity", T.StringType()), T.StructField("ts", T.TimestampType()),
+        T.StructField("logical_date", T.DateType()), *_result_type().fields,
+    ])
+
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        plan = shipped.plan()
+        carry: pa.Table | None = None
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            if carry is not None and carry.num_rows:
+                table = pa.concat_tables([carry, table])
+            table = table.combine_chunks()
+            n_carry = 0 if carry is None else carry.num_rows
+            if table.num_rows == 0:
+                continue
+            entity = table.column("entity").chunk(0)
+            ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+            targets = np.flatnonzero(ts[n_carry:] >= start_us) + n_carry
+            if len(targets):
+                x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
+                out = plan.score_rows(entity, ts, x, targets)
+                take = pa.array(targets)
+                keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
+                yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=schema.fieldNames())
+            carry = table.slice(*_carry_bounds(entity, context))
+
+    cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features]]
+    ordered = df.select(*cols).repartition(partitions, "entity").sortWithinPartitions("entity", "ts")
+    return ordered.mapInArrow(apply, schema)
+
+
+def _carry_bounds(entity: pa.Array, context: int) -> tuple[int, int]:
+    """(offset, length) of the rows a batch hands to the next one: its last entity's last context - 1 rows."""
+    n = len(entity)
+    keep = min(n, context - 1)
+    if keep == 0:
+        return n, 0
+    tail = entity.slice(n - keep)
+    n_same = int(pc.sum(pc.equal(tail, tail[keep - 1])).as_py() or 0)  # rows are sorted: the last entity's are last
+    return n - n_same, n_same
+
+
+def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", start_us: int,
+                partitions: int) -> "DataFrame":
+    """(entity, ts, logical_date, score, calibrated, uncertainty, is_anomaly, top_features, warming_up) for
+    the valid rows of df (entity, ts, logical_date, features) at or after start_us; earlier rows are the
+    history of causal windows."""
+    from pyspark.sql import functions as F
+
+    m = package.manifest
+    context = int(m["model"]["context"])
+    shipped = ship(df, package, sc)
+    if context == 1:
+        needs_entity = m["transforms"]["normalization"]["scope"] == "entity"
+        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features, needs_entity)
+    return score_windowed(df, shipped, package.features, start_us, context, partitions)

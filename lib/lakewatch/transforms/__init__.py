@@ -1,0 +1,1 @@
+"""Fitted transforms applied before a detector: normalisation, and the Spark statistics it is fitted from."""

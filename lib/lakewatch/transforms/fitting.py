@@ -1,0 +1,71 @@
+"""Per-entity and global statistics of the training rows in one Spark aggregation (a rollup on entity).
+
+For each entity and for all rows together: the count, first and last timestamps, and per feature the
+quartiles (approximate, 1/10000 rank error), mean and population standard deviation. What reaches the
+driver is one row per entity (plus one), whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pyspark.sql import functions as F
+
+from lakewatch.transforms.normalization import FeatureStats, NormalizationConfig, Normalizer
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+def _stable(values: np.ndarray) -> np.ndarray:
+    """12 significant digits: parallel float sums differ in their last bits from run to run, and training
+    must be deterministic under its seed."""
+    return np.array([float(f"{v:.12g}") for v in values.ravel()], dtype=np.float64).reshape(values.shape)
+
+
+@dataclass(frozen=True)
+class TrainingStats:
+    """The statistics training needs: per entity (sorted by name) and overall, and the spacing of rows."""
+
+    entities: np.ndarray  # (m,) object
+    per_entity: FeatureStats
+    overall: FeatureStats
+    median_spacing_s: float | None  # the median over entities of (last - first) / (count - 1)
+
+    def normalizer(self, features: list[str], cfg: NormalizationConfig) -> Normalizer:
+        return Normalizer.fit(features, self.entities, self.per_entity, self.overall, cfg)
+
+
+def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
+    """One rollup aggregation over (entity, ts, features...) rows."""
+    aggs = [F.count(F.lit(1)).alias("n"), F.min("ts").alias("t0"), F.max("ts").alias("t1")]
+    for i, f in enumerate(features):
+        aggs += [F.percentile_approx(f, [0.25, 0.5, 0.75], 10_000).alias(f"q{i}"), F.avg(f).alias(f"m{i}"),
+                 F.stddev_pop(f).alias(f"s{i}")]
+    rows = df.rollup("entity").agg(F.grouping("entity").alias("_all"), *aggs).collect()
+    total = [r for r in rows if r["_all"] == 1]
+    groups = sorted((r for r in rows if r["_all"] == 0), key=lambda r: str(r["entity"]))
+    if not total or int(total[0]["n"]) == 0:
+        raise ValueError("no rows to compute statistics from")
+
+    def stats(rs: list) -> FeatureStats:
+        d = len(features)
+        q = np.array([[r[f"q{i}"] or [np.nan] * 3 for i in range(d)] for r in rs], dtype=np.float64)  # (m, d, 3)
+        mean = np.array([[r[f"m{i}"] if r[f"m{i}"] is not None else np.nan for i in range(d)] for r in rs])
+        std = np.array([[r[f"s{i}"] if r[f"s{i}"] is not None else 0.0 for i in range(d)] for r in rs])
+        return FeatureStats(
+            count=np.array([int(r["n"]) for r in rs], dtype=np.int64),
+            median=q[:, :, 1].reshape(len(rs), d), iqr=(q[:, :, 2] - q[:, :, 0]).reshape(len(rs), d),
+            mean=_stable(mean.reshape(len(rs), d)), std=_stable(std.reshape(len(rs), d)),
+        )
+
+    spacing = [
+        (r["t1"] - r["t0"]).total_seconds() / (int(r["n"]) - 1) for r in groups if int(r["n"]) > 1 and r["t0"] is not None
+    ]
+    return TrainingStats(
+        entities=np.array([str(r["entity"]) for r in groups], dtype=object),
+        per_entity=stats(groups), overall=stats(total),
+        median_spacing_s=float(np.median(spacing)) if spacing else None,
+    )

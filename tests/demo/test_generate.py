@@ -1,0 +1,65 @@
+"""The generator: deterministic under a seed, realistic structure, every kind of anomaly labeled."""
+
+from datetime import date
+
+import pytest
+from chispa import assert_df_equality
+from lakewatch.demo.generate import KINDS, METRICS, GeneratorParams, generate_frames, write_generated
+from pyspark.sql import functions as F
+
+PARAMS = GeneratorParams(start=date(2026, 3, 2), days=6, entities=6, seed=11, anomaly_rate=0.6)
+
+
+@pytest.fixture(scope="module")
+def generated(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("gen")
+    write_generated(spark, PARAMS, str(root / "m"), str(root / "l"))
+    read = lambda p: spark.read.format("delta").load(str(root / p))  # noqa: E731
+    return read("m"), read("l")
+
+
+def test_same_seed_same_data_whatever_the_partitioning(spark, generated):
+    a, la = generated
+    b, lb = generate_frames(spark, PARAMS)
+    assert_df_equality(a.repartition(5), b.coalesce(1), ignore_row_order=True, allow_nan_equality=True,
+                       ignore_nullable=True)
+    assert_df_equality(la, lb, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_other_seed_other_data(spark, generated):
+    a, _ = generated
+    b, _ = generate_frames(spark, GeneratorParams(start=PARAMS.start, days=6, entities=6, seed=12))
+    joined = a.alias("a").join(b.alias("b"), ["host", "ts"]).where("a.cpu_pct != b.cpu_pct")
+    assert joined.count() > 0.9 * PARAMS.rows
+
+
+def test_shape_seasonality_and_correlation(generated):
+    df, labels = generated
+    base = df.dropDuplicates(["host", "ts"])
+    assert base.count() == PARAMS.rows == 6 * 6 * 288
+    normal = base.join(labels, ["host", "ts"], "left_anti")
+    assert normal.stat.corr("cpu_pct", "throughput_rps") > 0.8
+    by_hour = {r[0]: r[1] for r in normal.groupBy(F.hour("ts")).agg(F.avg("cpu_pct")).collect()}
+    assert by_hour[14] - by_hour[2] > 15  # afternoon busier than the night
+
+
+def test_every_kind_is_injected_and_labeled(generated):
+    df, labels = generated
+    assert {r[0] for r in labels.select("kind").distinct().collect()} == set(KINDS)
+    malformed = df.join(labels.where("kind = 'malformed'"), ["host", "ts"])
+    faults = " OR ".join(f"{c} IS NULL OR isnan({c}) OR {c} < 0 OR {c} = double('inf')" for c, *_ in METRICS)
+    assert malformed.where(faults).count() > 0
+    assert df.count() > df.dropDuplicates(["host", "ts"]).count()  # some duplicated keys
+    # each anomaly is one contiguous run of points of one host
+    spans = labels.groupBy("anomaly_id").agg(F.count("*").alias("n"), F.min("ts").alias("a"), F.max("ts").alias("b"))
+    assert spans.where("(unix_timestamp(b) - unix_timestamp(a)) / 300 + 1 != n").count() == 0
+
+
+def test_drift_day_shifts_one_metric_for_every_host(spark):
+    drift = GeneratorParams(start=date(2026, 3, 2), days=3, entities=4, seed=3, anomaly_rate=0.0,
+                            drift_date=date(2026, 3, 3))
+    df, _ = generate_frames(spark, drift)
+    means = {(r[0], r[1]): r[2] for r in df.groupBy("host", "date").agg(F.avg("mem_pct")).collect()}
+    for h in range(4):
+        host = f"host-{h:04d}"
+        assert means[(host, date(2026, 3, 3))] - means[(host, date(2026, 3, 2))] > 15

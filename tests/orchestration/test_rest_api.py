@@ -1,0 +1,101 @@
+"""`airflow standalone` on a free local port: trigger lakewatch_score through the REST API with a conf,
+wait for the run to succeed, and stop the server (SIGINT to its process group)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from lakewatch.lakehouse.tables import SCORES
+from pyspark.sql import functions as F
+
+pytestmark = pytest.mark.airflow_server
+PASSWORD = "lakewatch-test-only"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None,
+                                 method="POST" if body is not None else "GET")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def wait_for(what: str, check, timeout: float):
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (urllib.error.URLError, ConnectionError, OSError, KeyError) as exc:
+            last = exc
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}: {last}")
+
+
+@pytest.fixture()
+def standalone(airflow_env, tmp_path):
+    port = free_port()
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"admin": PASSWORD}))
+    env = {
+        **airflow_env,
+        "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__PARALLELISM": "4", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+    log = open(tmp_path / "standalone.log", "w")
+    proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("the API server", lambda: call(base, "/api/v2/monitor/health"), 240)
+        token = call(base, "/auth/token", body={"username": "admin", "password": PASSWORD})["access_token"]
+        yield base, token, tmp_path / "standalone.log"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        log.close()
+
+
+def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone):
+    settings, _, _ = trained_lake
+    base, token, log = standalone
+    wait_for("the DAG to be parsed", lambda: call(base, "/api/v2/dags/lakewatch_score", token)["dag_id"], 240)
+    conf = {"dataset": "demo_metrics", "start": "2026-03-04", "end": "2026-03-05"}
+    run = call(base, "/api/v2/dags/lakewatch_score/dagRuns", token, {"logical_date": None, "conf": conf})
+    assert run["conf"] == conf
+    path = f"/api/v2/dags/lakewatch_score/dagRuns/{run['dag_run_id']}"
+    state = wait_for("the run to finish", lambda: (s := call(base, path, token)["state"]) in ("success", "failed") and s, 600)
+    assert state == "success", Path(log).read_text()[-5000:]
+    tasks = call(base, f"{path}/taskInstances", token)["task_instances"]
+    states = {t["task_id"]: t["state"] for t in tasks}
+    assert states["score"] == states["validate"] == states["summary"] == "success"
+    day = spark.read.format("delta").load(SCORES.path(settings)).where(F.col("logical_date") == F.lit("2026-03-04"))
+    assert day.count() > 0
