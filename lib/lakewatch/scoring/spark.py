@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakewatch.errors import ConfigError
 from lakewatch.lakehouse.tables import FEATURE_SHARES
 from lakewatch.packaging.package import ModelPackage, parse_package
+from lakewatch.scoring.windows import carry_rows
 
 if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
@@ -162,22 +162,11 @@ def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start
                 take = pa.array(targets)
                 keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
                 yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=schema.fieldNames())
-            carry = table.slice(*_carry_bounds(entity, context))
+            carry = table.slice(*carry_rows(entity, context))
 
     cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features]]
     ordered = df.select(*cols).repartition(partitions, "entity").sortWithinPartitions("entity", "ts")
     return ordered.mapInArrow(apply, schema)
-
-
-def _carry_bounds(entity: pa.Array, context: int) -> tuple[int, int]:
-    """(offset, length) of the rows a batch hands to the next one: its last entity's last context - 1 rows."""
-    n = len(entity)
-    keep = min(n, context - 1)
-    if keep == 0:
-        return n, 0
-    tail = entity.slice(n - keep)
-    n_same = int(pc.sum(pc.equal(tail, tail[keep - 1])).as_py() or 0)  # rows are sorted: the last entity's are last
-    return n - n_same, n_same
 
 
 def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", start_us: int,

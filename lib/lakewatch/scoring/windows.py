@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _KEY_LIMIT = 2**62
 
@@ -89,10 +91,13 @@ def gather(values: np.ndarray, windows: WindowIndex, lo: int = 0, hi: int | None
     return np.ascontiguousarray(values[windows.index[lo:hi]], dtype=np.float32)
 
 
-def tail_to_carry(codes: np.ndarray, context: int) -> slice:
-    """The rows of a sorted batch that the next batch may need as history: the last entity's last context - 1."""
-    n = len(codes)
-    if n == 0 or context <= 1:
-        return slice(n, n)
-    start = int(group_starts(codes[-context:])[-1]) + max(0, n - context)
-    return slice(max(start, n - (context - 1)), n)
+def carry_rows(entity: pa.Array, context: int) -> tuple[int, int]:
+    """(offset, length) of the rows of a sorted batch that the next batch may need as history: its last
+    entity's last context - 1 rows (the next batch either goes on with that entity or starts another)."""
+    n = len(entity)
+    keep = min(n, context - 1)
+    if keep <= 0:
+        return n, 0
+    tail = entity.slice(n - keep)
+    n_same = int(pc.sum(pc.equal(tail, tail[keep - 1])).as_py() or 0)  # sorted: the last entity's rows are last
+    return n - n_same, n_same

@@ -1,0 +1,98 @@
+"""The contract every registered detector must pass (fit, score, contributions, determinism, weights, causality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from lakewatch.models.base import WindowSet
+from lakewatch.models.registry import detector_class, model_names
+from lakewatch.scoring.calibration import calibrate
+from lakewatch.scoring.plan import ScoringPlan, entity_codes
+from lakewatch.scoring.windows import window_index
+from lakewatch.transforms.normalization import Normalizer
+
+N_ENTITIES, N_POINTS = 3, 240
+FAST = {"epochs": 2, "members": 2}  # applied where a model's config has the field
+
+
+def series(d: int, seed: int = 0) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Sorted (entity, ts) rows of smooth daily-like cycles with noise; ts in microseconds, 5 minutes apart."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(N_POINTS)
+    x = np.concatenate([
+        np.column_stack([np.sin(2 * np.pi * t / 48 + e + j) + 0.1 * rng.standard_normal(N_POINTS) for j in range(d)])
+        for e in range(N_ENTITIES)
+    ])
+    entity = pa.array(np.repeat([f"e{e}" for e in range(N_ENTITIES)], N_POINTS).tolist())
+    ts = np.tile(t * 300_000_000, N_ENTITIES).astype(np.int64)
+    return entity, ts, x
+
+
+def make(name: str, d: int):
+    cls = detector_class(name)
+    fields = cls.config_class.model_fields
+    return cls(d, cls.config_class.model_validate({k: v for k, v in FAST.items() if k in fields}))
+
+
+def fitted(name: str, d: int, seed: int = 3):
+    entity, ts, x = series(d)
+    det = make(name, d)
+    horizon = det.context * 300_000_000 * 2
+    w = window_index(entity_codes(entity), ts, det.context, horizon)
+    metrics = det.fit(WindowSet(x.astype(np.float32), w), seed)
+    return det, metrics, (entity, ts, x, w, horizon)
+
+
+def identity_plan(det, d: int, horizon: int) -> ScoringPlan:
+    norm = Normalizer([f"f{j}" for j in range(d)], "global", np.zeros(d), np.ones(d))
+    return ScoringPlan([f"f{j}" for j in range(d)], norm, det, None, horizon)
+
+
+@pytest.fixture(params=model_names())
+def name(request) -> str:
+    return request.param
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_scores_and_contributions_have_the_contract_shapes(name, d):
+    det, metrics, (_, _, x, w, _) = fitted(name, d)
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert det.context >= 1
+    out = det.score(x.astype(np.float32)[w.index[:100]])
+    assert out.score.shape == (100,) and np.isfinite(out.score).all() and (out.score >= 0).all()
+    assert out.contributions.shape == (100, d)
+    assert (out.contributions >= 0).all()
+    positive = out.score > 0
+    assert np.allclose(out.contributions[positive].sum(axis=1), 1.0)
+    if out.uncertainty is not None:
+        assert out.uncertainty.shape == (100,) and (out.uncertainty >= 0).all()
+
+
+def test_same_seed_same_weights_and_a_round_trip_through_safetensors(name):
+    a, _, (_, _, x, w, _) = fitted(name, 3)
+    b, _, _ = fitted(name, 3)
+    saved = [save_safetensors(t) for t in a.state()]
+    assert saved == [save_safetensors(t) for t in b.state()]
+    c = make(name, 3)
+    c.load_state([load_safetensors(s) for s in saved])
+    windows = x.astype(np.float32)[w.index[:64]]
+    assert np.array_equal(c.score(windows).score, a.score(windows).score)
+
+
+def test_a_score_depends_on_its_own_window_only(name):
+    det, _, (entity, ts, x, w, horizon) = fitted(name, 2)
+    windows = x.astype(np.float32)[w.index]
+    whole = det.score(windows).score
+    assert np.allclose(det.score(windows[:7]).score, whole[:7], rtol=1e-5, atol=1e-7)  # whatever else is in the batch
+    plan = identity_plan(det, 2, horizon).with_calibration(calibrate(whole, 0.01))
+    t = N_POINTS + 100  # a row of the second entity
+    before = plan.score_rows(entity, ts, x).score
+    changed = x.copy()
+    changed[t + 1:] += 50.0  # everything after t
+    after = plan.score_rows(entity, ts, changed).score
+    assert np.allclose(after[: t + 1], before[: t + 1], rtol=1e-5, atol=1e-7)
+    assert not np.allclose(after[t + 1:], before[t + 1:])
