@@ -13,25 +13,24 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from lakewatch.lakehouse.tables import FEATURE_SHARES
-from lakewatch.packaging.package import ModelPackage, manifest_bytes, parse_package
-from lakewatch.scoring.udf import Scorer, cached_scorer
+from lakewatch.packaging.package import ModelPackage, parse_package
+from lakewatch.scoring.plan import ScoringPlan
 
 if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
     from pyspark.sql import DataFrame
 
-_ROW_SCORERS: dict[int, Scorer] = {}  # per Python worker: hash of the weights -> scorer, for the row-at-a-time UDF
+_ROW_PLANS: dict[str, ScoringPlan] = {}  # per Python worker: manifest checksum -> plan, for the row-at-a-time UDF
 
 
-def score_only(scorer: Scorer, x: np.ndarray) -> np.ndarray:
-    """The raw score of rows (n, d), the same maths as lakewatch.scoring.score_batch: mean squared error."""
-    z = (x.astype(np.float32, copy=False) - scorer.mean) / scorer.std
-    return scorer.detector.feature_errors(z).mean(axis=1).astype(np.float64)
+def score_only(plan: ScoringPlan, x: np.ndarray) -> np.ndarray:
+    """The raw score of rows (n, d) through the package's plan (a row-wise model, global normalisation)."""
+    return plan.score_rows(None, None, x).score
 
 
 def broadcast_package(df: "DataFrame", package: ModelPackage) -> "Broadcast":
-    """The package as plain bytes, broadcast once, as score_frame does."""
-    return df.sparkSession.sparkContext.broadcast((manifest_bytes(package), package.weights))
+    """The package as plain bytes, broadcast once, as lakewatch.scoring.spark does."""
+    return df.sparkSession.sparkContext.broadcast((package.manifest_json, package.files, package.checksum))
 
 
 def native_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
@@ -42,7 +41,8 @@ def native_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
     """
     from pyspark.sql import functions as F
 
-    mean, std = package.normalization()
+    norm = package.manifest["transforms"]["normalization"]
+    mean, std = norm["global_loc"], norm["global_scale"]
     sq = [((F.col(f) - float(m)) / float(s)) ** 2 for f, m, s in zip(package.features, mean, std)]
     score = sum(sq[1:], sq[0]) / float(len(sq))
     threshold = package.calibration.threshold
@@ -73,10 +73,13 @@ def predict_batch_frame(df: "DataFrame", package: ModelPackage, batch_size: int,
     features = package.features
 
     def make_predict_fn() -> Callable[[np.ndarray], np.ndarray]:
-        scorer = cached_scorer(f"bench-c:{id(bc)}", parse_package(*bc.value), device, threads, 3)
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        plan = parse_package(*bc.value).plan(device)
 
         def predict(inputs: np.ndarray) -> np.ndarray:  # (batch, n_features)
-            return score_only(scorer, inputs)
+            return score_only(plan, inputs)
 
         return predict
 
@@ -90,21 +93,17 @@ def predict_batch_frame(df: "DataFrame", package: ModelPackage, batch_size: int,
     return apply
 
 
-def row_scorer(manifest_json: bytes, weights: bytes) -> Scorer:
-    """The worker's scorer for the row UDF, built once per Python worker (a module global, see above).
-
-    Keyed by hash(weights): a bytes object caches its hash, so a hit costs a dict lookup per row.
-    """
-    key = hash(weights)
-    scorer = _ROW_SCORERS.get(key)
-    if scorer is None:
+def row_plan(manifest_json: bytes, files: dict[str, bytes], checksum: str) -> ScoringPlan:
+    """The worker's plan for the row UDF, built once per Python worker (a module global, see above)."""
+    plan = _ROW_PLANS.get(checksum)
+    if plan is None:
         import torch
 
         torch.set_num_threads(1)
-        scorer = Scorer.from_package(parse_package(manifest_json, weights))
-        _ROW_SCORERS.clear()
-        _ROW_SCORERS[key] = scorer
-    return scorer
+        plan = parse_package(manifest_json, files, checksum).plan()
+        _ROW_PLANS.clear()
+        _ROW_PLANS[checksum] = plan
+    return plan
 
 
 def row_udf_frame(df: "DataFrame", package: ModelPackage) -> Callable[["DataFrame"], "DataFrame"]:
@@ -117,8 +116,8 @@ def row_udf_frame(df: "DataFrame", package: ModelPackage) -> Callable[["DataFram
 
     @F.udf(returnType=T.DoubleType())
     def score_row(*values: float) -> float:
-        scorer = row_scorer(*bc.value)
-        return float(score_only(scorer, np.asarray(values, dtype=np.float32).reshape(1, -1))[0])
+        plan = row_plan(*bc.value)
+        return float(score_only(plan, np.asarray(values, dtype=np.float64).reshape(1, -1))[0])
 
     def apply(frame: "DataFrame") -> "DataFrame":
         return frame.select("entity", "ts", "logical_date", score_row(*[F.col(f) for f in features]).alias("score"))

@@ -69,8 +69,8 @@ def bench_settings(workdir: Path) -> Settings:
     base = load_settings("local").with_lakehouse(str(workdir / "lakehouse"))
     return base.model_copy(update={
         "spark": base.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 4}),
-        "training": base.training.model_copy(update={"epochs": 4, "warmup_epochs": 2, "sample_size": 20_000}),
-    })
+        "training": base.training.model_copy(update={"sample_size": 20_000}),
+    }).with_model_overrides("dense_ae", {"epochs": 4, "warmup_epochs": 2})
 
 
 def dataset(settings: Settings, name: str, params: Any) -> DatasetSpec:
@@ -169,7 +169,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
     from lakewatch.pipeline.drift import compute_drift
     from lakewatch.pipeline.score import run_score
     from lakewatch.pipeline.train import run_train
-    from lakewatch.scoring.udf import score_frame
+    from lakewatch.scoring.spark import score_frame
 
     settings = bench_settings(workdir)
     spark = build_session(settings, app_name="lakewatch-bench")
@@ -199,7 +199,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
     log(f"staged {n_valid:,} valid rows, {n_quarter:,} at N/4, a {n_sample:,}-row sample", t_setup)
 
     bench = Bench(spark, settings, workdir / "scratch")
-    score = lambda df: score_frame(df, package, sc.device, sc.threads_per_task, sc.top_features)  # noqa: E731
+    score = lambda df: score_frame(df, package, sc, 0, settings.spark.shuffle_partitions)  # noqa: E731
     results: dict[str, Measure] = {}
     # (a) first, so that its two memory runs see workers that only ran warm-ups: N/4, then N (the timed one)
     bench.write(score(warm), n_warm, "(a) warm-up", sample=False)

@@ -131,38 +131,50 @@ def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_
     return df.select("entity", "ts", "logical_date", scored).select("entity", "ts", "logical_date", "_scored.*")
 
 
-def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start_us: int, context: int,
-                   partitions: int) -> "DataFrame":
-    """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow."""
-    from pyspark.sql import functions as F
+def window_schema():
     from pyspark.sql import types as T
 
-    schema = T.StructType([
+    return T.StructType([
         T.StructField("entity", T.StringType()), T.StructField("ts", T.TimestampType()),
         T.StructField("logical_date", T.DateType()), *_result_type().fields,
     ])
 
+
+def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], features: list[str], start_us: int,
+                   names: list[str]) -> Iterator[pa.RecordBatch]:
+    """Score a stream of Arrow batches sorted by (entity, ts): each batch with the rows the previous one
+    carried over, emitting the rows at or after start_us."""
+    carry: pa.Table | None = None
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        n_carry = 0 if carry is None else carry.num_rows
+        if n_carry:
+            table = pa.concat_tables([carry, table])
+        table = table.combine_chunks()
+        if table.num_rows == 0:
+            continue
+        entity = table.column("entity").chunk(0)
+        ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        targets = np.flatnonzero(ts[n_carry:] >= start_us) + n_carry
+        if len(targets):
+            x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
+            out = plan.score_rows(entity, ts, x, targets)
+            take = pa.array(targets)
+            keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
+            yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=names)
+        carry = table.slice(*carry_rows(entity, plan.context))
+
+
+def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start_us: int,
+                   partitions: int) -> "DataFrame":
+    """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow."""
+    from pyspark.sql import functions as F
+
+    schema = window_schema()
+    names = schema.fieldNames()
+
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        plan = shipped.plan()
-        carry: pa.Table | None = None
-        for batch in batches:
-            table = pa.Table.from_batches([batch])
-            if carry is not None and carry.num_rows:
-                table = pa.concat_tables([carry, table])
-            table = table.combine_chunks()
-            n_carry = 0 if carry is None else carry.num_rows
-            if table.num_rows == 0:
-                continue
-            entity = table.column("entity").chunk(0)
-            ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
-            targets = np.flatnonzero(ts[n_carry:] >= start_us) + n_carry
-            if len(targets):
-                x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
-                out = plan.score_rows(entity, ts, x, targets)
-                take = pa.array(targets)
-                keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
-                yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=schema.fieldNames())
-            carry = table.slice(*carry_rows(entity, context))
+        yield from stream_windows(shipped.plan(), batches, features, start_us, names)
 
     cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features]]
     ordered = df.select(*cols).repartition(partitions, "entity").sortWithinPartitions("entity", "ts")
@@ -182,4 +194,4 @@ def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", s
     if context == 1:
         needs_entity = m["transforms"]["normalization"]["scope"] == "entity"
         return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features, needs_entity)
-    return score_windowed(df, shipped, package.features, start_us, context, partitions)
+    return score_windowed(df, shipped, package.features, start_us, partitions)
