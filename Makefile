@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 DEMO_START ?= 2026-03-02
 
-.PHONY: setup test demo airflow bench bench-windows clean
+.PHONY: setup test demo airflow airflow-password bench bench-windows clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -30,7 +30,7 @@ test: setup
 	$(BIN)/python -m pytest -q --timeout=900 --durations=12
 
 # Airflow: its own home and SQLite database under .cache/, the project's DAGs, a local Spark connection.
-AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.cache/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.cache/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags LAKEWATCH_HOME=$(CURDIR) \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
 	AIRFLOW_CONN_SPARK_LOCAL='{"conn_type":"spark","host":"local[2]"}'
 DEMO_LOGS := .cache/demo-logs
@@ -69,16 +69,21 @@ demo: setup
 	@echo "Without Spark:     $(BIN)/python -c \"from deltalake import DeltaTable; print(DeltaTable('lakehouse/events').to_pandas().head())\""
 	@echo "Watch in the UI:   make airflow"
 
-# The Airflow UI on http://127.0.0.1:8080 (SQLite, LocalExecutor); the admin password is printed at start.
-airflow: setup
-	mkdir -p .cache/airflow
-	test -f .cache/airflow/passwords.json || $(BIN)/python -c "import json, secrets; \
-		json.dump({'admin': secrets.token_urlsafe(12)}, open('.cache/airflow/passwords.json', 'w'))"
-	@echo "Airflow UI: http://127.0.0.1:8080  user: admin  password: in .cache/airflow/passwords.json"
+# The Airflow UI on http://127.0.0.1:8080 (SQLite, LocalExecutor). The admin password is generated once into
+# $(AIRFLOW_PASSWORDS), readable by its owner only (0600); it is not printed.
+AIRFLOW_PASSWORDS ?= $(CURDIR)/.cache/airflow/passwords.json
+airflow-password:
+	mkdir -p $(dir $(AIRFLOW_PASSWORDS))
+	test -f $(AIRFLOW_PASSWORDS) || (umask 077 && $(PYTHON) -c "import json, secrets, sys; \
+		json.dump({'admin': secrets.token_urlsafe(12)}, open(sys.argv[1], 'w'))" $(AIRFLOW_PASSWORDS))
+	chmod 600 $(AIRFLOW_PASSWORDS)
+
+airflow: setup airflow-password
+	@echo "Airflow UI: http://127.0.0.1:8080  user: admin  password: in $(AIRFLOW_PASSWORDS) (mode 0600)"
 	$(AIRFLOW_ENV) AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 AIRFLOW__CORE__PARALLELISM=4 \
 		AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:8080/execution/ \
 		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
-		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(CURDIR)/.cache/airflow/passwords.json \
+		AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(AIRFLOW_PASSWORDS) \
 		$(BIN)/airflow standalone
 
 # Benchmarks live outside the package (bench/); the Spark workers import bench.baselines, hence PYTHONPATH.

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
-
 from lakewatch.models.base import WindowSet
 from lakewatch.models.registry import detector_class, model_names
 from lakewatch.scoring.calibration import calibrate
 from lakewatch.scoring.plan import ScoringPlan, entity_codes
 from lakewatch.scoring.windows import window_index
 from lakewatch.transforms.normalization import Normalizer
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
 N_ENTITIES, N_POINTS = 3, 240
 FAST = {"epochs": 2, "members": 2}  # applied where a model's config has the field

@@ -6,13 +6,12 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from pyspark.sql import functions as F
-
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.tables import SCORES, raw_table_path
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
+from pyspark.sql import functions as F
 
 SERIES = ["artificialWithAnomaly/art_daily_jumpsup", "artificialWithAnomaly/art_daily_flatmiddle"]
 TRAIN = Interval(date(2014, 4, 1), date(2014, 4, 4))

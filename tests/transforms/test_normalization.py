@@ -3,7 +3,6 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from lakewatch.transforms.normalization import CLIP, FeatureStats, NormalizationConfig, Normalizer
 
 

@@ -12,7 +12,11 @@ import sys
 
 from lakewatch.cli import data, modeling, monitoring, sql
 from lakewatch.config import load_settings
+from lakewatch import errors
 from lakewatch.errors import LakewatchError
+from lakewatch.pipeline.tracking import worker_cause
+
+USER_ERRORS = {name for name, obj in vars(errors).items() if isinstance(obj, type) and issubclass(obj, LakewatchError)}
 
 SUBCOMMANDS = [
     data.SetupJars, data.Generate, data.ImportNab, data.Validate,
@@ -51,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     except LakewatchError as exc:
         print(f"lakewatch {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        cause = worker_cause(str(exc)) if type(exc).__name__ == "PythonException" else None
+        if cause and cause.split(":")[0] in USER_ERRORS:  # a user error raised on a Spark worker
+            print(f"lakewatch {args.command}: error: a Spark Python worker failed: {cause}", file=sys.stderr)
+            return 2
+        if cause:  # a bug on a worker: the traceback follows, its cause first
+            print(f"lakewatch {args.command}: a Spark Python worker failed: {cause}", file=sys.stderr)
+        raise
 
 
 def run_job(name: str) -> None:

@@ -32,6 +32,8 @@ def parse_duration(text: str | int | float) -> float:
     """Seconds of a duration written as 300, '300s', '5m', '1h' or '1d'."""
     if isinstance(text, (int, float)):
         return float(text)
+    if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*", str(text)):
+        return float(text)
     match = _DURATION.match(str(text))
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 1d)")
