@@ -91,20 +91,10 @@ def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:
     pd.testing.assert_series_equal(got["calibrated"], want["calibrated"], rtol=1e-5)
 
 
-def test_cluster_output_equals_local_output(spark, trained_lake, cluster, package_zip, local_scores):
-    settings, _, profile = trained_lake
-    url, _, _ = cluster
-    proc = submit(url, settings, profile, package_zip, "cluster-1")
-    out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-4000:]
-    assert_same_scores(scores_of_day(spark, settings), local_scores[0])
-    q = spark.read.format("delta").load(QUARANTINE.path(settings)).where(F.col("logical_date") == F.lit(DAY.start))
-    assert q.count() == local_scores[1].rows_quarantined
-    run = spark.read.format("delta").load(RUNS.path(settings)).where(F.col("run_id") == "cluster-1").first()
-    assert run["status"] == "success" and run["rows_scored"] == local_scores[1].rows_scored
-
-
-def test_job_survives_a_killed_worker_exactly_once(spark, trained_lake, cluster, package_zip, local_scores):
+def test_cluster_output_equals_local_output_with_a_worker_killed_mid_job(spark, trained_lake, cluster, package_zip,
+                                                                         local_scores):
+    """One job on the cluster, a worker SIGKILLed while it runs: the job finishes on the other worker, exactly
+    once (no duplicate rows), with the same scores, quarantine and run counts as the same day scored locally."""
     settings, _, profile = trained_lake
     url, script, env = cluster
     proc = submit(url, settings, profile, package_zip, "cluster-killed")
@@ -122,5 +112,9 @@ def test_job_survives_a_killed_worker_exactly_once(spark, trained_lake, cluster,
     got = scores_of_day(spark, settings)
     assert not got.duplicated(["entity", "ts"]).any()
     assert_same_scores(got, local_scores[0])
+    q = spark.read.format("delta").load(QUARANTINE.path(settings)).where(F.col("logical_date") == F.lit(DAY.start))
+    assert q.count() == local_scores[1].rows_quarantined
+    run = spark.read.format("delta").load(RUNS.path(settings)).where(F.col("run_id") == "cluster-killed").first()
+    assert run["status"] == "success" and run["rows_scored"] == local_scores[1].rows_scored
     status = subprocess.run([script, "status"], env=env, capture_output=True, text=True)
     assert "worker-1" in status.stdout and status.returncode == 1  # the killed worker is down

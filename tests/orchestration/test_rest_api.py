@@ -84,11 +84,14 @@ def standalone(airflow_env, tmp_path):
         log.close()
 
 
-def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone):
-    settings, _, _ = trained_lake
+def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone, tmp_path):
+    settings, spec, _ = trained_lake
     base, token, log = standalone
     wait_for("the DAG to be parsed", lambda: call(base, "/api/v2/dags/lakewatch_score", token)["dag_id"], 240)
-    conf = {"dataset": "demo_metrics", "start": "2026-03-04", "end": "2026-03-05"}
+    # a dataset given by path, without labels: evaluate is skipped (the `dags test` run covers it)
+    unlabeled = tmp_path / "demo_unlabeled.yaml"
+    unlabeled.write_text(json.dumps(spec.model_copy(update={"labels": None}).model_dump(exclude_none=True)))
+    conf = {"dataset": str(unlabeled), "start": "2026-03-04", "end": "2026-03-05"}
     run = call(base, "/api/v2/dags/lakewatch_score/dagRuns", token, {"logical_date": None, "conf": conf})
     assert run["conf"] == conf
     path = f"/api/v2/dags/lakewatch_score/dagRuns/{run['dag_run_id']}"
@@ -96,6 +99,6 @@ def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone)
     assert state == "success", Path(log).read_text()[-5000:]
     tasks = call(base, f"{path}/taskInstances", token)["task_instances"]
     states = {t["task_id"]: t["state"] for t in tasks}
-    assert states["score"] == states["validate"] == states["summary"] == "success"
+    assert states["score"] == states["summary"] == "success" and states["evaluate"] == "skipped"
     day = spark.read.format("delta").load(SCORES.path(settings)).where(F.col("logical_date") == F.lit("2026-03-04"))
     assert day.count() > 0

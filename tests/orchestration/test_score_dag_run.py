@@ -23,9 +23,9 @@ def test_score_dag_writes_every_output(spark, trained_lake, airflow_env):
     (Path(airflow_env["AIRFLOW_HOME"]) / "dags-test.log").write_text(log)
     assert out.returncode == 0, log[-5000:]
     run_ids = sorted({line.split("--run-id ")[1].split()[0] for line in log.splitlines() if "--run-id af-" in line})
-    assert [r.rsplit("-", 1)[1] for r in run_ids] == ["evaluate", "score", "validate"]
+    assert [r.rsplit("-", 1)[1] for r in run_ids] == ["evaluate", "score"]  # one validation: inside score
     runs = {r["job"]: r for r in read_runs(settings, run_ids)}
-    assert {j: r["status"] for j, r in runs.items()} == {"validate": "success", "score": "success", "evaluate": "success"}
+    assert {j: r["status"] for j, r in runs.items()} == {"score": "success", "evaluate": "success"}
 
     score = runs["score"]
     day = F.col("logical_date") == F.lit("2026-03-05").cast("date")

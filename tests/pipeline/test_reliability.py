@@ -44,8 +44,9 @@ def lake(spark, base_settings, tmp_path_factory):
     settings = settings.model_copy(update={"training": settings.training.model_copy(
         update={"target_false_alarm_rate": 1e-6})})
     spec = DatasetSpec.model_validate(GAUSS_SPEC)
-    write_rows(spark, settings, "gauss", gaussian_rows(START, 3), GAUSS_SCHEMA)
+    write_rows(spark, settings, "gauss", gaussian_rows(START, 4), GAUSS_SCHEMA)
     run_train(spark, settings, spec, TRAIN, "dense_ae")
+    shutil.copytree(settings.lakehouse, settings.lakehouse + "-never-scored")
     return settings, spec
 
 
@@ -109,7 +110,7 @@ def test_values_too_large_for_the_model_are_quarantined_and_scores_are_never_nan
     day = datetime(2026, 3, 4, 12, 0)
     extra = [("h0", day + timedelta(seconds=30 * (i + 1)), v, 0.0, 0.0, day.date())  # off the 5-minute grid
              for i, v in enumerate([1e308, -1e308, 3e38, -3e38])]
-    write_rows(spark, settings, "gauss", gaussian_rows(START, 3) + extra, GAUSS_SCHEMA)
+    write_rows(spark, settings, "gauss", gaussian_rows(START, 4) + extra, GAUSS_SCHEMA)
     try:
         record = run_score(spark, settings, spec, DAY3)
         reasons = [r["reason"] for r in spark.read.format("delta").load(QUARANTINE.path(settings))
@@ -120,7 +121,7 @@ def test_values_too_large_for_the_model_are_quarantined_and_scores_are_never_nan
         big = scores.where(F.col("ts").isin([day + timedelta(seconds=90), day + timedelta(seconds=120)]))
         assert [r["is_anomaly"] for r in big.collect()] == [True, True]
     finally:
-        write_rows(spark, settings, "gauss", gaussian_rows(START, 3), GAUSS_SCHEMA)
+        write_rows(spark, settings, "gauss", gaussian_rows(START, 4), GAUSS_SCHEMA)
 
 
 def test_non_finite_training_metrics_register_nothing():
@@ -128,16 +129,19 @@ def test_non_finite_training_metrics_register_nothing():
         _finite_or_fail({"train_loss": float("nan"), "threshold": 1.0}, "metrics")
 
 
-def test_concurrent_first_runs_both_create_the_tables(spark, base_settings, tmp_path):
-    settings = base_settings.with_lakehouse(str(tmp_path / "lakehouse"))
-    spec = DatasetSpec.model_validate(GAUSS_SPEC)
-    write_rows(spark, settings, "gauss", gaussian_rows(START, 4, seed=1), GAUSS_SCHEMA)
-    run_train(spark, settings, spec, TRAIN, "dense_ae")
+def test_concurrent_first_runs_both_create_the_tables(spark, lake):
+    """Two days scored at once on a lakehouse trained but never scored: both create the output tables, and
+    each run finds its own commits and counts (the scores of each day carry its run id only)."""
+    trained, spec = lake
+    settings = trained.with_lakehouse(trained.lakehouse + "-never-scored")
     days = [DAY3, Interval(DAY3.end, DAY3.end + timedelta(days=1))]
     with ThreadPoolExecutor(2) as pool:
         records = list(pool.map(lambda iv: run_score(spark, settings, spec, iv), days))
-    assert [r.status for r in records] == ["success", "success"]
-    assert spark.read.format("delta").load(SCORES.path(settings)).count() == 2 * 576
+    assert [(r.status, r.rows_scored) for r in records] == [("success", 576), ("success", 576)]
+    scores = spark.read.format("delta").load(SCORES.path(settings))
+    for record, day in zip(records, days):
+        ids = scores.where(F.col("logical_date") == F.lit(day.start)).select("run_id").distinct().collect()
+        assert [r[0] for r in ids] == [record.run_id]
 
 
 def test_a_worker_failure_says_its_cause(spark, lake, capsys):
@@ -166,7 +170,7 @@ def _spec_file(settings, spec: DatasetSpec) -> str:
 
 def test_anomalies_found_are_not_drift(spark, lake):
     settings, spec = lake
-    rows = gaussian_rows(START, 3)
+    rows = gaussian_rows(START, 4)
     spiked = [(h, ts, a + 12.0 if h == "h0" and i % 20 == 0 and d == DAY3.start else a, b, c, d)
               for i, (h, ts, a, b, c, d) in enumerate(rows)]
     write_rows(spark, settings, "gauss", spiked, GAUSS_SCHEMA)
@@ -206,7 +210,8 @@ def commits_of(table: str, run_id: str) -> bool:
 
 def test_a_run_killed_after_its_scores_commit_shows_as_incomplete(spark, lake, tmp_path, capsys):
     settings, spec = lake
-    before = run_score(spark, settings, spec, DAY3)
+    before = spark.read.format("delta").load(SCORES.path(settings)).where(F.col("logical_date") == F.lit(DAY3.start))
+    assert before.count() == 576  # scored by the tests above
     spec_file = tmp_path / "gauss.yaml"
     spec_file.write_text(json.dumps(DatasetSpec.model_dump(spec, exclude_none=True)))
     profile = tmp_path / "profile.yaml"
@@ -240,4 +245,4 @@ def test_a_run_killed_after_its_scores_commit_shows_as_incomplete(spark, lake, t
     for table in (SCORES, EVENTS):
         ids = {r[0] for r in read(table).where(day).select("run_id").distinct().collect()}
         assert ids <= {rerun.run_id}
-    assert rerun.rows_scored == before.rows_scored
+    assert rerun.rows_scored == 576

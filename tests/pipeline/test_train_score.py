@@ -153,19 +153,3 @@ def test_drift_and_report_are_written_with_the_run(spark, lake):
     report.unlink()
     assert main(["--lakehouse", settings.lakehouse, "report", "--run-id", run["run_id"]]) == 0
     assert report.read_text().count("data:image/png;base64,") == 3
-
-
-def test_two_intervals_scored_at_the_same_time_do_not_collide(spark, lake):
-    from concurrent.futures import ThreadPoolExecutor
-
-    settings, spec, _, _ = lake
-    days = [Interval(date(2026, 3, 6), date(2026, 3, 7)), Interval(date(2026, 3, 7), date(2026, 3, 8))]
-    before = read(spark, settings, SCORES).groupBy("logical_date").count().collect()
-    with ThreadPoolExecutor(2) as pool:
-        records = list(pool.map(lambda iv: run_score(spark, settings, spec, iv), days))
-    assert [r.status for r in records] == ["success", "success"]
-    after = read(spark, settings, SCORES)
-    assert sorted(after.groupBy("logical_date").count().collect()) == sorted(before)
-    for r, iv in zip(records, days):
-        day = after.where(F.col("logical_date") == F.lit(iv.start))
-        assert [x[0] for x in day.select("run_id").distinct().collect()] == [r.run_id]

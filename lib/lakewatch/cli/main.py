@@ -10,9 +10,9 @@ import argparse
 import logging
 import sys
 
+from lakewatch import errors
 from lakewatch.cli import data, modeling, monitoring, sql
 from lakewatch.config import load_settings
-from lakewatch import errors
 from lakewatch.errors import LakewatchError
 from lakewatch.pipeline.tracking import worker_cause
 

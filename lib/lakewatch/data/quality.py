@@ -154,14 +154,14 @@ def quarantine_rows(flagged: "DataFrame", spec: DatasetSpec, run_id: str) -> "Da
     )
 
 
-def count_rows(flagged: "DataFrame") -> QualityCounts:
-    """(in, valid, quarantined) of the interval's rows (column `_in`), in one pass."""
-    row = flagged.where("_in").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.when(F.size("reasons") == 0, 1)).alias("valid"),
-        F.count(F.when(F.size("reasons") > 0, 1)).alias("bad"),
-    ).first()
-    return QualityCounts(int(row["rows"]), int(row["valid"]), int(row["bad"])).check()
+def count_rows(flagged: "DataFrame") -> tuple[QualityCounts, dict[str, int]]:
+    """(in, valid, quarantined) of the interval's rows (column `_in`) and the count of each quarantine
+    reason, in one pass."""
+    by_reason = {r["reason"]: int(r["n"]) for r in flagged.where("_in").groupBy(
+        F.array_join("reasons", "; ").alias("reason")).agg(F.count(F.lit(1)).alias("n")).collect()}
+    valid = by_reason.pop("", 0)
+    bad = sum(by_reason.values())
+    return QualityCounts(valid + bad, valid, bad).check(), by_reason
 
 
 @dataclass
@@ -175,6 +175,7 @@ class Validated:
     flagged: "DataFrame"
     counts: QualityCounts
     input_version: int
+    reasons: dict[str, int]  # quarantined rows of the interval per reason
 
     @property
     def valid(self) -> "DataFrame":
@@ -201,9 +202,9 @@ def validate_interval(
     in_interval = (F.col("logical_date") >= F.lit(interval.start)) & (F.col("logical_date") < F.lit(interval.end))
     flagged = flag_rows(select_interval(table, spec, interval, lookback_s), spec).withColumn("_in", in_interval)
     flagged = flagged.persist()
-    counts = count_rows(flagged)
+    counts, reasons = count_rows(flagged)
     replace_interval(
         spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name, interval.start,
         interval.end, run_id,
     )
-    return Validated(flagged, counts, version)
+    return Validated(flagged, counts, version, reasons)

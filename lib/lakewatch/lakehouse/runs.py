@@ -8,15 +8,15 @@ that the interval's outputs may be partly from that run (see `lakewatch summary`
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from lakewatch.config import Settings
-from lakewatch.lakehouse.tables import RUNS
-from lakewatch.lakehouse.writes import upsert
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -55,6 +55,16 @@ class RunRecord:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage of the run into details["stages_s"]: where a run's time goes."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            stages = self.details.setdefault("stages_s", {})
+            stages[name] = round(stages.get(name, 0.0) + time.monotonic() - t0, 3)
+
     def finish(self, status: str, error: str | None = None) -> None:
         self.status, self.error = status, error
         self.details["duration_s"] = round(time.monotonic() - self._t0, 3)
@@ -65,12 +75,26 @@ class RunRecord:
         running = self.status == RUNNING
         row["ended_at"] = None if running else datetime.now(timezone.utc)
         row["duration_s"] = None if running else float(self.details.get("duration_s", time.monotonic() - self._t0))
-        row["details"] = json.dumps(self.details, default=str, sort_keys=True)
+        row["details"] = json.dumps(json_safe(self.details), default=str, sort_keys=True)
         return row
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as null: strict JSON (and Airflow's XCom) has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def write_run(spark: "SparkSession", settings: Settings, record: RunRecord) -> None:
     """Write the run's row, replacing the earlier row of the same run: a rerun (a new run id) adds a row."""
+    from lakewatch.lakehouse.tables import RUNS
+    from lakewatch.lakehouse.writes import upsert
+
     row = record.as_row()
     df = spark.createDataFrame([tuple(row.get(c) for c in RUNS.columns)], RUNS.schema)
     upsert(spark, settings, RUNS, df, ["run_id"])

@@ -48,7 +48,8 @@ class DetectorOutput:
 
 @dataclass(frozen=True)
 class WindowSet:
-    """Training windows: normalised rows (N, d) and the windows over them, materialised a batch at a time."""
+    """Training windows: the model's input rows (N, d + calendar channels) and the windows over them,
+    materialised a batch at a time."""
 
     values: np.ndarray
     windows: WindowIndex
@@ -57,7 +58,7 @@ class WindowSet:
         return len(self.windows)
 
     def batch(self, rows: np.ndarray | slice) -> np.ndarray:
-        """Windows `rows` as (m, context, d) float32."""
+        """Windows `rows` as (m, context, channels) float32."""
         return np.ascontiguousarray(self.values[self.windows.index[rows]], dtype=np.float32)
 
     def all(self) -> np.ndarray:
@@ -80,13 +81,19 @@ class Detector(ABC):
     def context(self) -> int:
         """Points of the same entity that one score needs, the scored one included."""
 
+    @property
+    def calendar_channels(self) -> int:
+        """Calendar inputs (lakewatch.transforms.calendar) the plan appends after the features: 0 or 4."""
+        return 0
+
     @abstractmethod
     def fit(self, train: WindowSet, seed: int) -> dict[str, float]:
         """Train on windows of normal data; return training metrics (finite numbers)."""
 
     @abstractmethod
     def score(self, windows: np.ndarray) -> DetectorOutput:
-        """Score (n, context, d) normalised windows; a score may depend on its window only."""
+        """Score (n, context, d + calendar_channels) windows of normalised rows; a score may depend on its
+        window only. Contributions are over the d features."""
 
     @abstractmethod
     def state(self) -> list[dict[str, torch.Tensor]]:

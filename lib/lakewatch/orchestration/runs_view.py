@@ -13,6 +13,7 @@ from typing import Any
 
 from lakewatch.config import Settings
 from lakewatch.lakehouse import delta_rs
+from lakewatch.lakehouse.runs import json_safe
 from lakewatch.orchestration.spark_jobs import run_id_for
 
 log = logging.getLogger("lakewatch.airflow")
@@ -59,7 +60,7 @@ def summarise_run(settings: Settings, airflow_run_id: str, interval: dict[str, s
     drift = details.get("drift", {})
     evaluation = json.loads(rows.get("evaluate", {}).get("details") or "{}").get("metrics", {})
     status = score.get("status", "missing")
-    return {
+    return json_safe({
         "dataset": dataset,
         "interval": f"[{interval['start']}, {interval['end']})",
         "status": status + (" (incomplete: the run did not finish)" if status == "running" else ""),
@@ -77,4 +78,4 @@ def summarise_run(settings: Settings, airflow_run_id: str, interval: dict[str, s
         "report": score.get("report_path"),
         "tables": settings.lakehouse,
         "query": f"lakewatch sql \"SELECT * FROM events WHERE run_id = '{score.get('run_id')}'\"",
-    }
+    })

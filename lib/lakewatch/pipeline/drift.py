@@ -29,6 +29,7 @@ from lakewatch.packaging.registry import ModelRef, load_package
 from lakewatch.pipeline.tracking import tracked_run
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -44,9 +45,16 @@ class DriftOutcome:
     warn: list[str] = field(default_factory=list)
     anomaly_rate: str = "ok"
     rows: int = 0
+    records: list[tuple] = field(default_factory=list, repr=False)  # (feature, metric, value, threshold, status)
 
     def as_dict(self) -> dict:
         return {"alert": self.alert, "warn": self.warn, "anomaly_rate": self.anomaly_rate, "rows": self.rows}
+
+    def frame(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        return pd.DataFrame([(f, m, _num(v), _num(t), st) for f, m, v, t, st in self.records],
+                            columns=["feature", "metric", "value", "threshold", "status"])
 
 
 def compute_drift(
@@ -74,7 +82,7 @@ def compute_drift(
         DRIFT.schema,
     )
     replace_interval(spark, settings, DRIFT, df, spec.name, interval.start, interval.end, run_id)
-    outcome = DriftOutcome(rows=len(records))
+    outcome = DriftOutcome(rows=len(records), records=records)
     for f, metric, _, _, status in records:
         if metric.startswith("anomaly_rate"):
             outcome.anomaly_rate = status

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 MAX_SERIES_ROWS = 60_000
+MAX_EVENTS = 200
 REPORTS_DIR = "reports"
 
 
@@ -27,35 +30,53 @@ def report_path(settings: Settings, run: dict[str, Any]) -> str:
     return join(settings.lakehouse, REPORTS_DIR, str(run["interval_start"]), f"{name}.html")
 
 
-def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None) -> ReportData:
-    """The report's data for a run: the most anomalous entities' scores, events, hourly counts, drift."""
+@dataclass(frozen=True)
+class KnownParts:
+    """What the scoring job already holds when it renders its report: no query needed for these."""
+
+    drift: pd.DataFrame  # feature, metric, value, threshold, status
+    reasons: dict[str, int]  # quarantine reason -> rows
+    anomalies_per_hour: pd.DataFrame  # hour, n
+
+
+def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None,
+           known: KnownParts | None = None) -> ReportData:
+    """The report's data for a run: the top events and the scores of their entities, anomalies per hour,
+    drift and quarantine reasons (the last three from `known` when the scoring job passes them)."""
     where = interval_predicate(run["dataset"], run["interval_start"], run["interval_end"])
     scores = read_table(spark, settings, SCORES).where(where)
-    top = [r["entity"] for r in scores.groupBy("entity").agg(F.max("score").alias("m"))
-           .orderBy(F.col("m").desc()).limit(MAX_PANELS).collect()]
+    events = read_table(spark, settings, EVENTS).where(where).orderBy(F.col("peak_score").desc()).limit(MAX_EVENTS)
+    ev = events.select("event_id", "entity", "start_ts", "end_ts", "n_points", "peak_score", "peak_calibrated",
+                       "severity", F.to_json("top_features").alias("top_features")).toPandas()
+    ev["top_features"] = ev["top_features"].map(lambda s: json.loads(s) if isinstance(s, str) else None)
+    top = list(dict.fromkeys(ev["entity"]))[:MAX_PANELS]  # the entities of the most severe events
+    if not top:
+        top = [r["entity"] for r in scores.select("entity").distinct().limit(min(3, MAX_PANELS)).collect()]
     series = scores.where(F.col("entity").isin(top)).select("entity", "ts", "score", "is_anomaly")
-    n = series.count()
+    n = series.count() if (run.get("rows_scored") or 0) > MAX_SERIES_ROWS else 0  # counted only when it may matter
     if n > MAX_SERIES_ROWS:  # thin the normal points, keep every anomaly
         series = series.where(F.col("is_anomaly") | (F.rand(7) < MAX_SERIES_ROWS / n))
-    events = read_table(spark, settings, EVENTS).where(where).select(
-        "event_id", "entity", "start_ts", "end_ts", "n_points", "peak_score", "peak_calibrated", "severity",
-        F.to_json("top_features").alias("top_features"))
-    hourly = scores.where("is_anomaly").groupBy(F.date_trunc("hour", "ts").alias("hour")).agg(F.count("*").alias("n"))
-    drift = read_table(spark, settings, DRIFT).where(F.col("run_id") == run["run_id"]).select(
-        "feature", "metric", "value", "threshold", "status")
-    reasons = read_table(spark, settings, QUARANTINE).where(where).groupBy("reason").agg(F.count("*").alias("n"))
-    ev = events.toPandas()
-    ev["top_features"] = ev["top_features"].map(lambda s: json.loads(s) if isinstance(s, str) else None)
+    if known is None:
+        known = KnownParts(
+            drift=read_table(spark, settings, DRIFT).where(F.col("run_id") == run["run_id"]).select(
+                "feature", "metric", "value", "threshold", "status").toPandas(),
+            reasons={r["reason"]: int(r["n"]) for r in read_table(spark, settings, QUARANTINE).where(where)
+                     .groupBy("reason").agg(F.count("*").alias("n")).collect()},
+            anomalies_per_hour=scores.where("is_anomaly").groupBy(F.date_trunc("hour", "ts").alias("hour"))
+            .agg(F.count("*").alias("n")).toPandas(),
+        )
     return ReportData(
-        run=run, series=series.toPandas(), threshold=threshold, events=ev, anomalies_per_hour=hourly.toPandas(),
-        drift=drift.toPandas(), quarantine_reasons=reasons.toPandas(), drift_thresholds=dict(settings.drift.thresholds),
+        run=run, series=series.toPandas(), threshold=threshold, events=ev, anomalies_per_hour=known.anomalies_per_hour,
+        drift=known.drift, quarantine_reasons=pd.DataFrame(sorted(known.reasons.items()), columns=["reason", "n"]),
+        drift_thresholds=dict(settings.drift.thresholds),
     )
 
 
-def write_report(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None) -> str:
+def write_report(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None,
+                 known: KnownParts | None = None) -> str:
     """Render and store the run's report; returns its location in the lakehouse."""
     path = report_path(settings, run)
-    write_bytes(spark, path, render_report(gather(spark, settings, run, threshold)).encode())
+    write_bytes(spark, path, render_report(gather(spark, settings, run, threshold, known)).encode())
     return path
 
 

@@ -22,11 +22,12 @@ from lakewatch.monitoring.events import event_ids, group_events
 from lakewatch.packaging.package import ModelPackage, check_schema
 from lakewatch.packaging.registry import load_package, resolve
 from lakewatch.pipeline.drift import compute_drift
-from lakewatch.pipeline.report import write_report
+from lakewatch.pipeline.report import KnownParts, write_report
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.scoring.spark import score_frame
+from lakewatch.scoring.spark import score_frame, unseen_accumulator
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -47,7 +48,8 @@ def run_score(
         horizon_s = (package.manifest["windows"]["horizon_us"] or 0) / 1e6
 
         record.input_table = spec.table_path(settings)
-        validated = validate_interval(spark, settings, spec, interval, record.run_id, lookback_s=horizon_s)
+        with record.stage("validate"):
+            validated = validate_interval(spark, settings, spec, interval, record.run_id, lookback_s=horizon_s)
         counts = validated.counts
         record.input_version = validated.input_version
         record.rows_in, record.rows_valid, record.rows_quarantined = counts.rows_in, counts.rows_valid, counts.rows_quarantined
@@ -56,28 +58,37 @@ def run_score(
 
         valid = validated.valid.select("entity", "ts", "logical_date", *spec.feature_names)
         start_us = int(interval.start_ts.timestamp() * 1_000_000)
-        scored = score_frame(valid, package, settings.scoring, start_us, settings.spark.shuffle_partitions).select(
+        unseen = unseen_accumulator(spark)
+        scored = score_frame(valid, package, settings.scoring, start_us, settings.spark.shuffle_partitions,
+                             unseen).select(
             "*", F.lit(spec.name).alias("dataset"), F.lit(ref.name).alias("model_name"),
             F.lit(ref.version).alias("model_version"), F.lit(record.run_id).alias("run_id"),
         )
-        record.rows_scored = replace_interval(spark, settings, SCORES, scored, spec.name, interval.start, interval.end,
-                                              record.run_id)
+        with record.stage("model_and_scores_write"):
+            record.rows_scored = replace_interval(spark, settings, SCORES, scored, spec.name, interval.start,
+                                                  interval.end, record.run_id)
         QualityCounts(record.rows_in, record.rows_scored, record.rows_quarantined).check()
 
         written = spark.read.format("delta").load(SCORES.path(settings)).where(
             interval_predicate(spec.name, interval.start, interval.end))
-        tally = written.agg(F.count_if("is_anomaly").alias("anomalous"), F.count_if("warming_up").alias("warming")).first()
-        record.rows_anomalous = int(tally["anomalous"] or 0)
-        record.details["rows_warming_up"] = int(tally["warming"] or 0)
-        record.details["unseen_entities"] = unseen_entities(spark, package, written)
-        record.n_events = write_events(spark, settings, spec, interval, package, written, record.run_id)
-
-        drift = compute_drift(spark, settings, spec, interval, package, validated.interval_rows, written, record.run_id,
-                              record.rows_anomalous)
+        record.details["unseen_entities"] = len(unseen.value)
+        with record.stage("counts"):
+            hourly = tally_hours(written)
+            record.rows_anomalous = int(hourly["anomalous"].sum())
+            record.details["rows_warming_up"] = int(hourly["warming"].sum())
+        with record.stage("events"):
+            record.n_events = write_events(spark, settings, spec, interval, package, written, record.run_id)
+        with record.stage("drift"):
+            drift = compute_drift(spark, settings, spec, interval, package, validated.interval_rows, written,
+                                  record.run_id, record.rows_anomalous)
         validated.release()
         record.details["drift"] = drift.as_dict()
-        record.finish("success")
-        record.report_path = write_report(spark, settings, record.as_row(), package.calibration.threshold)
+        with record.stage("report"):
+            record.finish("success")
+            known = KnownParts(drift=drift.frame(), reasons=validated.reasons,
+                               anomalies_per_hour=hourly.loc[hourly["anomalous"] > 0, ["hour", "anomalous"]]
+                               .rename(columns={"anomalous": "n"}))
+            record.report_path = write_report(spark, settings, record.as_row(), package.calibration.threshold, known)
     return record
 
 
@@ -96,10 +107,10 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
     return replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end, run_id)
 
 
-def unseen_entities(spark: "SparkSession", package: ModelPackage, written: "DataFrame") -> int:
-    """Entities scored with the global statistics because training did not see them (0 for global scope)."""
-    entry = package.manifest["transforms"]["normalization"]
-    if entry["scope"] != "entity":
-        return 0
-    known = spark.createDataFrame(package.normalizer().entities.to_pylist() or [""], "string").toDF("entity")
-    return written.select("entity").distinct().join(F.broadcast(known), "entity", "left_anti").count()
+def tally_hours(written: "DataFrame") -> "pd.DataFrame":
+    """Rows, anomalies and warming-up rows per hour of the interval, in one pass: the run's totals and the
+    report's anomalies-per-hour chart."""
+    return written.groupBy(F.date_trunc("hour", "ts").alias("hour")).agg(
+        F.count(F.lit(1)).alias("rows"), F.count_if("is_anomaly").alias("anomalous"),
+        F.count_if("warming_up").alias("warming"),
+    ).orderBy("hour").toPandas()

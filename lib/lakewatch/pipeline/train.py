@@ -117,7 +117,8 @@ def run_train(
         sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed,
                               max(cfg.block_points * cadence_s, horizon_s), horizon_s)
         rows = collect_rows(sample, features, ("split", "target"))
-        z, _ = normalizer.apply(rows.x, rows.entity)
+        plan = ScoringPlan(features, normalizer, detector, None, horizon_us, settings.scoring.top_features)
+        z = plan.model_inputs(normalizer.apply(rows.x, rows.entity)[0], rows.ts)
         codes = entity_codes(rows.entity)
         split, target = rows.extra["split"].astype(np.int64), rows.extra["target"].astype(bool)
         train_w = windows_of(codes, rows.ts, split, target, TRAIN, context, horizon_us)
@@ -127,7 +128,6 @@ def run_train(
                             f"in {interval} (a longer interval, or a smaller training.block_points)")
 
         metrics = detector.fit(WindowSet(z, train_w.windows), cfg.seed)
-        plan = ScoringPlan(features, normalizer, detector, None, horizon_us, settings.scoring.top_features)
         held = plan.raw_scores(z, hold_w.windows)
         _finite_or_fail({"heldout_score": float(np.max(held)) if len(held) else 0.0, **metrics}, "metrics")
         calibration = calibrate(held, cfg.target_false_alarm_rate)

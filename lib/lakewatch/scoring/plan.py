@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from lakewatch.models.base import Detector, DetectorOutput
 from lakewatch.scoring.calibration import Calibration, p_values
 from lakewatch.scoring.windows import WindowIndex, gather, window_index
+from lakewatch.transforms.calendar import calendar_features
 from lakewatch.transforms.normalization import Normalizer
 
 CHUNK = 4096  # windows materialised at a time: bounded memory whatever the batch
@@ -81,6 +82,7 @@ class ScoringPlan:
         not targets serve as history only.
         """
         z, unseen = self.normalizer.apply(x, entity)
+        z = self.model_inputs(z, ts)
         rows = np.arange(len(z)) if targets is None else np.asarray(targets, dtype=np.int64)
         if self.context == 1:
             windows = WindowIndex(rows.astype(np.int32)[:, None], np.ones(len(rows), dtype=np.int32))
@@ -89,6 +91,14 @@ class ScoringPlan:
                 raise ValueError("a model with context > 1 needs each row's entity and timestamp")
             windows = window_index(entity_codes(entity), ts, self.context, self.horizon, rows)
         return self.finish(self.detect(z, windows), windows.warming_up, unseen[rows])
+
+    def model_inputs(self, z: np.ndarray, ts: np.ndarray | None) -> np.ndarray:
+        """Normalised features, with the calendar channels appended when the detector wants them."""
+        if not self.detector.calendar_channels:
+            return z
+        if ts is None:
+            raise ValueError("a model with calendar inputs needs each row's timestamp")
+        return np.concatenate([z, calendar_features(ts)], axis=1)
 
     def raw_scores(self, values: np.ndarray, windows: WindowIndex) -> np.ndarray:
         """Raw scores of windows of normalised rows: what training calibrates."""

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import pyarrow as pa
+from pyspark.accumulators import AccumulatorParam
 
 from lakewatch.errors import ConfigError
 from lakewatch.lakehouse.tables import FEATURE_SHARES
@@ -37,14 +38,40 @@ from lakewatch.packaging.package import ModelPackage, parse_package
 from lakewatch.scoring.windows import carry_rows
 
 if TYPE_CHECKING:
+    from pyspark.accumulators import Accumulator
     from pyspark.broadcast import Broadcast
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from lakewatch.config import ScoringSettings
     from lakewatch.scoring.plan import ScoredRows, ScoringPlan
 
 _PLANS: dict[str, "ScoringPlan"] = {}  # per Python worker: a job's shipped package -> its plan
 OUTPUT_COLUMNS = ["score", "calibrated", "uncertainty", "is_anomaly", "top_features", "warming_up"]
+UNSEEN_CAP = 10_000  # entity names an accumulator keeps: beyond, the count is a lower bound
+
+
+class NameSet(AccumulatorParam):
+    """An accumulator of entity names (a set, capped at UNSEEN_CAP): task retries add nothing twice."""
+
+    def zero(self, value: frozenset) -> frozenset:
+        return frozenset()
+
+    def addInPlace(self, a: frozenset, b: frozenset) -> frozenset:
+        merged = a | b
+        return merged if len(merged) <= UNSEEN_CAP else frozenset(sorted(merged)[:UNSEEN_CAP])
+
+
+def unseen_accumulator(spark: "SparkSession") -> "Accumulator":
+    """Collects, from the workers, the entities scored with global statistics (unseen at training)."""
+    return spark.sparkContext.accumulator(frozenset(), NameSet())
+
+
+def _note_unseen(acc: "Accumulator | None", entity: "pa.Array | None", out: "ScoredRows",
+                 rows: np.ndarray | None = None) -> None:
+    if acc is None or entity is None or not out.unseen.any():
+        return
+    names = entity if rows is None else entity.take(pa.array(rows))
+    acc.add(frozenset(names.filter(pa.array(out.unseen)).unique().to_pylist()))
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,8 @@ def _result_type():
     ])
 
 
-def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_entity: bool) -> "DataFrame":
+def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_entity: bool,
+                  unseen: "Accumulator | None" = None) -> "DataFrame":
     """Context 1: a scalar Arrow UDF over (entity?, features as float64) returning one struct per row."""
     from pyspark.sql import functions as F
 
@@ -127,6 +155,7 @@ def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_
             values = cols[1:] if needs_entity else cols
             x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in values])
             out = plan.score_rows(entity, None, x)
+            _note_unseen(unseen, entity, out)
             yield pa.StructArray.from_arrays(result_arrays(out, features), names=OUTPUT_COLUMNS)
 
     inputs = ([F.col("entity")] if needs_entity else []) + [F.col(f).cast("double") for f in features]
@@ -144,7 +173,7 @@ def window_schema():
 
 
 def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], features: list[str], start_us: int,
-                   names: list[str]) -> Iterator[pa.RecordBatch]:
+                   names: list[str], unseen: "Accumulator | None" = None) -> Iterator[pa.RecordBatch]:
     """Score a stream of Arrow batches sorted by (entity, ts): each batch with the rows the previous one
     carried over, emitting the rows at or after start_us."""
     carry: pa.Table | None = None
@@ -162,6 +191,7 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
         if len(targets):
             x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
             out = plan.score_rows(entity, ts, x, targets)
+            _note_unseen(unseen, entity, out, targets)
             take = pa.array(targets)
             keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
             yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=names)
@@ -169,7 +199,7 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
 
 
 def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start_us: int,
-                   partitions: int) -> "DataFrame":
+                   partitions: int, unseen: "Accumulator | None" = None) -> "DataFrame":
     """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow."""
     from pyspark.sql import functions as F
 
@@ -177,7 +207,7 @@ def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start
     names = schema.fieldNames()
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        yield from stream_windows(shipped.plan(), batches, features, start_us, names)
+        yield from stream_windows(shipped.plan(), batches, features, start_us, names, unseen)
 
     cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features]]
     ordered = df.select(*cols).repartition(partitions, "entity").sortWithinPartitions("entity", "ts")
@@ -185,10 +215,10 @@ def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start
 
 
 def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", start_us: int,
-                partitions: int) -> "DataFrame":
+                partitions: int, unseen: "Accumulator | None" = None) -> "DataFrame":
     """(entity, ts, logical_date, score, calibrated, uncertainty, is_anomaly, top_features, warming_up) for
     the valid rows of df (entity, ts, logical_date, features) at or after start_us; earlier rows are the
-    history of causal windows."""
+    history of causal windows. `unseen` (unseen_accumulator) collects the entities training did not see."""
     from pyspark.sql import functions as F
 
     m = package.manifest
@@ -196,5 +226,6 @@ def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", s
     shipped = ship(df, package, sc)
     if context == 1:
         needs_entity = m["transforms"]["normalization"]["scope"] == "entity"
-        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features, needs_entity)
-    return score_windowed(df, shipped, package.features, start_us, partitions)
+        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features, needs_entity,
+                             unseen)
+    return score_windowed(df, shipped, package.features, start_us, partitions, unseen)
