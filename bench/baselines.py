@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
 from lakewatch.lakehouse.tables import FEATURE_SHARES
 from lakewatch.packaging.package import ModelPackage, parse_package
 from lakewatch.scoring.plan import ScoringPlan

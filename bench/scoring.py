@@ -25,17 +25,17 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from bench.baselines import MemoryPeak, WorkerMemorySampler, native_frame, predict_batch_frame, row_udf_frame
 from lakewatch.config import Settings, load_settings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec, FeatureSpec, LabelsSpec, read_source
 from lakewatch.lakehouse.tables import SCORES, interval_predicate, join
 from lakewatch.lakehouse.writes import last_commit_metrics
 
-from bench.baselines import MemoryPeak, WorkerMemorySampler, native_frame, predict_batch_frame, row_udf_frame
-
 if TYPE_CHECKING:
-    from lakewatch.packaging.package import ModelPackage
     from pyspark.sql import DataFrame, SparkSession
+
+    from lakewatch.packaging.package import ModelPackage
 
 START = date(2026, 1, 5)
 DAYS = 8  # scored: all of them; trained on: the first

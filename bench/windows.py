@@ -27,10 +27,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
-from lakewatch.config import Settings, load_settings
-from lakewatch.data.intervals import Interval
 
 from bench.baselines import MemoryPeak, WorkerMemorySampler
+from lakewatch.config import Settings, load_settings
+from lakewatch.data.intervals import Interval
 
 START = date(2026, 1, 5)
 WINDOW = 32
@@ -61,9 +61,10 @@ def timed(name: str, rows: int, df: Any) -> dict[str, Any]:
 
 def collect_list_frame(df: Any, shipped: Any, features: list[str], start_us: int) -> Any:
     """(5): each row carries its window as an array of structs, built by a window function."""
-    from lakewatch.scoring.spark import OUTPUT_COLUMNS, _result_type, result_arrays
     from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    from lakewatch.scoring.spark import OUTPUT_COLUMNS, _result_type, result_arrays
 
     w = Window.partitionBy("entity").orderBy("ts").rowsBetween(-(WINDOW - 1), 0)
     framed = df.select("entity", "ts", "logical_date",
@@ -79,7 +80,8 @@ def collect_list_frame(df: Any, shipped: Any, features: list[str], start_us: int
             values = np.column_stack([flat.field(i).to_numpy(zero_copy_only=False) for i in range(len(features))])
             offsets = np.concatenate([[0], np.cumsum(lengths)])
             idx = np.maximum(offsets[1:, None] - WINDOW + np.arange(WINDOW)[None, :], offsets[:-1, None])
-            z, unseen = plan.normalizer.apply(values, entity.take(pa.array(np.repeat(np.arange(len(lengths)), lengths))))
+            owners = entity.take(pa.array(np.repeat(np.arange(len(lengths)), lengths)))
+            z = plan.normalizer.apply(values, plan.locate(owners, len(values)))
             out = plan.detector.score(z[idx])
             scored = plan.finish(out, lengths < WINDOW, np.zeros(len(lengths), dtype=bool))
             yield pa.StructArray.from_arrays(result_arrays(scored, features), names=OUTPUT_COLUMNS)
@@ -88,6 +90,8 @@ def collect_list_frame(df: Any, shipped: Any, features: list[str], start_us: int
 
 
 def run(rows: int, workdir: Path) -> list[dict[str, Any]]:
+    from pyspark.sql import functions as F
+
     from lakewatch.data.quality import flag_rows, select_interval, valid_rows
     from lakewatch.data.spec import DatasetSpec, FeatureSpec, read_source
     from lakewatch.demo.generate import METRICS, GeneratorParams, write_generated
@@ -95,7 +99,6 @@ def run(rows: int, workdir: Path) -> list[dict[str, Any]]:
     from lakewatch.packaging.registry import load_package, resolve
     from lakewatch.pipeline.train import run_train
     from lakewatch.scoring.spark import score_rowwise, score_windowed, ship, stream_windows, window_schema
-    from pyspark.sql import functions as F
 
     settings = settings_for(workdir)
     spark = build_session(settings, app_name="lakewatch-bench-windows")

@@ -18,6 +18,7 @@ from functools import partial
 from airflow.sdk import Asset, Param, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.timetables.interval import CronDataIntervalTimetable
+
 from lakewatch.config import load_settings
 from lakewatch.orchestration.intervals import resolve_interval
 from lakewatch.orchestration.operators import LakewatchSparkSubmitOperator

@@ -15,6 +15,7 @@ from functools import partial
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
+
 from lakewatch.config import load_settings
 from lakewatch.orchestration.intervals import lookback_interval, resolve_interval
 from lakewatch.orchestration.operators import LakewatchSparkSubmitOperator

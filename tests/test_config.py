@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from lakewatch.config import load_settings
 from lakewatch.errors import ConfigError
 

@@ -54,7 +54,8 @@ class TrainingSettings(_Strict):
     block_points: int = 64
     seed: int = 7
     target_false_alarm_rate: float = 0.002
-    window_horizon_factor: float = 2.0  # a window reaches back at most context x cadence x this
+    window_horizon_factor: float = 2.0  # a window reaches back at most context x the entity's spacing x this
+    window_max_horizon_days: float = 14.0  # and never further than this (a sparse entity warms up instead)
 
 
 class ScoringSettings(_Strict):
@@ -64,7 +65,10 @@ class ScoringSettings(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads_per_task: int = 1
     top_features: int = 3
-    event_max_gap: int = 1
+    event_max_gap: int = 1  # normal points allowed between the anomalies of one event
+    event_suppression: int = 0  # points after an event within which new anomalies extend it (one alert)
+    event_min_points: int = 1  # events with fewer anomalous points raise no alert
+    flag_lower_bound_sigmas: float = 0.0  # > 0: flag only when the surprise minus this many uncertainties crosses
 
 
 class DriftSettings(_Strict):

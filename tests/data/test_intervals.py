@@ -1,6 +1,7 @@
 from datetime import date
 
 import pytest
+
 from lakewatch.data.intervals import Interval, interval_from_args
 from lakewatch.errors import LakewatchError
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+
 from lakewatch.data.labels import label_points
 from lakewatch.errors import DataError
-
 from tests.helpers import small_spec, write_rows
 
 START, END = datetime(2026, 3, 4), datetime(2026, 3, 5)

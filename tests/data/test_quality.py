@@ -4,13 +4,13 @@ from datetime import date, datetime
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.errors import DataError
 from lakewatch.lakehouse.tables import QUARANTINE, RUNS
 from lakewatch.lakehouse.writes import table_version
 from lakewatch.pipeline.validate import run_validate
-from pyspark.sql import functions as F
-
 from tests.helpers import small_spec, write_rows
 
 DAY = Interval(date(2026, 3, 4), date(2026, 3, 5))

@@ -6,13 +6,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import load_dataset_spec, parse_duration
 from lakewatch.errors import ConfigError
 from lakewatch.lakehouse.tables import QUARANTINE
 from lakewatch.pipeline.validate import run_validate
-from pyspark.sql import functions as F
-
 from tests.helpers import small_spec, write_rows
 
 

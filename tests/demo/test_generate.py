@@ -4,8 +4,9 @@ from datetime import date
 
 import pytest
 from chispa import assert_df_equality
-from lakewatch.demo.generate import KINDS, METRICS, GeneratorParams, generate_frames, write_generated
 from pyspark.sql import functions as F
+
+from lakewatch.demo.generate import KINDS, METRICS, GeneratorParams, generate_frames, write_generated
 
 PARAMS = GeneratorParams(start=date(2026, 3, 2), days=6, entities=6, seed=11, anomaly_rate=0.6)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.lakehouse.session import delta_jars
 from lakewatch.lakehouse.tables import QUARANTINE, RUNS, SCORES
 from lakewatch.pipeline.score import run_score
-from pyspark.sql import functions as F
-
 from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.cluster

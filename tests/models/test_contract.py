@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
 from lakewatch.models.base import WindowSet
 from lakewatch.models.registry import detector_class, model_names
 from lakewatch.scoring.calibration import calibrate
-from lakewatch.scoring.plan import ScoringPlan, entity_codes
+from lakewatch.scoring.plan import ScoringPlan, WindowRules, entity_codes
 from lakewatch.scoring.windows import window_index
+from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import Normalizer
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 N_ENTITIES, N_POINTS = 3, 240
 FAST = {"epochs": 2, "members": 2}  # applied where a model's config has the field
@@ -38,17 +40,22 @@ def make(name: str, d: int):
 
 
 def fitted(name: str, d: int, seed: int = 3):
+    """A detector fitted on series(d) through the plan's own inputs (calendar channels included)."""
     entity, ts, x = series(d)
     det = make(name, d)
-    horizon = det.context * 300_000_000 * 2
-    w = window_index(entity_codes(entity), ts, det.context, horizon)
-    metrics = det.fit(WindowSet(x.astype(np.float32), w), seed)
-    return det, metrics, (entity, ts, x, w, horizon)
+    plan = identity_plan(det, d)
+    values = plan.model_inputs(x.astype(np.float32), ts)
+    w = window_index(entity_codes(entity), ts, det.context, det.context * 300_000_000 * 2)
+    metrics = det.fit(WindowSet(values, w), seed)
+    return det, metrics, (entity, ts, values, w, None)
 
 
-def identity_plan(det, d: int, horizon: int) -> ScoringPlan:
-    norm = Normalizer([f"f{j}" for j in range(d)], "global", np.zeros(d), np.ones(d))
-    return ScoringPlan([f"f{j}" for j in range(d)], norm, det, None, horizon)
+def identity_plan(det, d: int) -> ScoringPlan:
+    """A plan that leaves values as they are, with every entity 5 minutes apart (as series() makes them)."""
+    names = [f"f{j}" for j in range(d)]
+    norm = Normalizer(names, "global", np.zeros(d), np.ones(d))
+    return ScoringPlan(names, EntityIndex(pa.array([], pa.string())), norm, Spacing(np.zeros(0), 300.0), det, None,
+                       WindowRules(2.0, None))
 
 
 @pytest.fixture(params=model_names())
@@ -83,11 +90,12 @@ def test_same_seed_same_weights_and_a_round_trip_through_safetensors(name):
 
 
 def test_a_score_depends_on_its_own_window_only(name):
-    det, _, (entity, ts, x, w, horizon) = fitted(name, 2)
-    windows = x.astype(np.float32)[w.index]
+    det, _, (entity, ts, values, w, _) = fitted(name, 2)
+    x = series(2)[2]
+    windows = values[w.index]
     whole = det.score(windows).score
     assert np.allclose(det.score(windows[:7]).score, whole[:7], rtol=1e-5, atol=1e-7)  # whatever else is in the batch
-    plan = identity_plan(det, 2, horizon).with_calibration(calibrate(whole, 0.01))
+    plan = identity_plan(det, 2).with_calibration(calibrate(whole, 0.01))
     t = N_POINTS + 100  # a row of the second entity
     before = plan.score_rows(entity, ts, x).score
     changed = x.copy()

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from lakewatch.config import DriftSettings
 from lakewatch.monitoring.drift import Column_, current_summaries, drift_records, reference_profiles
 from lakewatch.monitoring.drift_stats import feature_drift, profile_from_values, summary_from_values

@@ -16,6 +16,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
 from lakewatch.monitoring.drift_stats import (
     DRIFT_METRICS,
     PSI_EPSILON,
@@ -35,8 +38,6 @@ from lakewatch.monitoring.drift_stats import (
     summary_from_values,
     wasserstein_scaled,
 )
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
 
 THRESHOLDS = {"psi": (0.1, 0.25), "ks": (0.1, 0.2), "js": (0.1, 0.2), "wasserstein": (0.25, 0.5)}
 N_REF, N_CUR = 50_000, 20_000

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lakewatch.monitoring.evaluate import auc_from_histogram, point_metrics
 
 

@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+
 from lakewatch.monitoring.report import ReportData, figure_to_data_uri, render_report, scores_figure
 
 URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

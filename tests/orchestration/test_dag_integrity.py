@@ -77,6 +77,7 @@ def test_parsing_a_dag_imports_no_pyspark_or_torch(dag_file):
 
 def test_run_id_template_renders_as_run_id_for():
     from jinja2 import Template
+
     from lakewatch.orchestration.spark_jobs import run_id_for, run_id_template
 
     airflow_id = "scheduled__2026-03-04T00:00:00+00:00"

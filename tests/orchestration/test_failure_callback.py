@@ -2,13 +2,13 @@
 
 from datetime import date
 
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.lakehouse.tables import RUNS
 from lakewatch.orchestration.runs_view import record_failure
 from lakewatch.orchestration.spark_jobs import run_id_for
 from lakewatch.pipeline.validate import run_validate
-from pyspark.sql import functions as F
-
 from tests.data.test_quality import ROWS, SCHEMA
 from tests.helpers import small_spec, write_rows
 

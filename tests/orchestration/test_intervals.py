@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 import pytest
+
 from lakewatch.errors import LakewatchError
 from lakewatch.orchestration.intervals import lookback_interval, resolve_interval
 

@@ -1,5 +1,6 @@
-"""`airflow standalone` on a free local port: trigger lakewatch_score through the REST API with a conf,
-wait for the run to succeed, and stop the server (SIGINT to its process group)."""
+"""`airflow standalone` on a free local port (scheduler, API server, LocalExecutor): trigger lakewatch_score
+through the REST API with a conf, wait for the run to succeed, check every output it wrote and the summary it
+returns, and stop the server (SIGINT to its process group)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from lakewatch.lakehouse.tables import SCORES
 from pyspark.sql import functions as F
+
+from lakewatch.lakehouse.tables import EVALUATION, EVENTS, QUARANTINE, SCORES
+from lakewatch.orchestration.runs_view import read_runs
+from lakewatch.orchestration.spark_jobs import run_id_for
 
 pytestmark = pytest.mark.airflow_server
 PASSWORD = "lakewatch-test-only"
@@ -51,8 +55,9 @@ def wait_for(what: str, check, timeout: float):
     raise AssertionError(f"timed out waiting for {what}: {last}")
 
 
-@pytest.fixture()
-def standalone(airflow_env, tmp_path):
+@pytest.fixture(scope="module")
+def standalone(airflow_env, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("standalone")
     port = free_port()
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps({"admin": PASSWORD}))
@@ -84,14 +89,11 @@ def standalone(airflow_env, tmp_path):
         log.close()
 
 
-def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone, tmp_path):
+def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone):
     settings, spec, _ = trained_lake
     base, token, log = standalone
     wait_for("the DAG to be parsed", lambda: call(base, "/api/v2/dags/lakewatch_score", token)["dag_id"], 240)
-    # a dataset given by path, without labels: evaluate is skipped (the `dags test` run covers it)
-    unlabeled = tmp_path / "demo_unlabeled.yaml"
-    unlabeled.write_text(json.dumps(spec.model_copy(update={"labels": None}).model_dump(exclude_none=True)))
-    conf = {"dataset": str(unlabeled), "start": "2026-03-04", "end": "2026-03-05"}
+    conf = {"dataset": "demo_metrics", "start": "2026-03-04", "end": "2026-03-05"}
     run = call(base, "/api/v2/dags/lakewatch_score/dagRuns", token, {"logical_date": None, "conf": conf})
     assert run["conf"] == conf
     path = f"/api/v2/dags/lakewatch_score/dagRuns/{run['dag_run_id']}"
@@ -99,6 +101,17 @@ def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone,
     assert state == "success", Path(log).read_text()[-5000:]
     tasks = call(base, f"{path}/taskInstances", token)["task_instances"]
     states = {t["task_id"]: t["state"] for t in tasks}
-    assert states["score"] == states["summary"] == "success" and states["evaluate"] == "skipped"
-    day = spark.read.format("delta").load(SCORES.path(settings)).where(F.col("logical_date") == F.lit("2026-03-04"))
-    assert day.count() > 0
+    assert states["score"] == states["evaluate"] == states["summary"] == "success"
+
+    runs = {r["job"]: r for r in read_runs(settings, [run_id_for(run["dag_run_id"], t) for t in ("score", "evaluate")])}
+    assert {j: r["status"] for j, r in runs.items()} == {"score": "success", "evaluate": "success"}
+    score = runs["score"]
+    day = F.col("logical_date") == F.lit("2026-03-04").cast("date")
+    read = lambda t: spark.read.format("delta").load(t.path(settings)).where(day)  # noqa: E731
+    assert read(SCORES).count() == score["rows_scored"] == score["rows_in"] - score["rows_quarantined"] > 0
+    assert read(QUARANTINE).count() == score["rows_quarantined"]
+    assert read(EVENTS).count() == score["n_events"]
+    assert read(EVALUATION).where("metric = 'f1'").count() == 1
+    assert score["report_path"].endswith(".html")
+    summary = call(base, f"{path}/taskInstances/summary/xcomEntries/return_value", token)["value"]
+    assert summary["rows_scored"] == score["rows_scored"] and summary["status"] == "success"

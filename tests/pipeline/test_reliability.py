@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from pyspark.sql import functions as F
+
 from lakewatch.cli import main
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec
@@ -25,8 +27,6 @@ from lakewatch.lakehouse.writes import table_version
 from lakewatch.packaging.registry import ModelRef, artifact_dir
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import _finite_or_fail, run_train
-from pyspark.sql import functions as F
-
 from tests.conftest import subprocess_env
 from tests.helpers import GAUSS_SCHEMA, GAUSS_SPEC, gaussian_rows, write_rows
 

@@ -6,16 +6,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import load_dataset_spec
 from lakewatch.demo.generate import GeneratorParams, write_generated
+from lakewatch.errors import RegistryError
 from lakewatch.lakehouse.tables import EVENTS, MODELS, QUARANTINE, SCORES
 from lakewatch.lakehouse.writes import table_version
 from lakewatch.packaging.package import PackageError
 from lakewatch.packaging.registry import ModelRef, artifact_dir, load_package, production, promote, rollback, versions
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
-from pyspark.sql import functions as F
 
 PARAMS = GeneratorParams(start=date(2026, 3, 2), days=6, entities=6, seed=5, anomaly_rate=0.7)
 TRAIN = Interval(date(2026, 3, 2), date(2026, 3, 5))
@@ -131,7 +133,7 @@ def test_same_seed_same_weights_then_promote_and_rollback(spark, lake):
     assert stages() == {1: "production", 2: "archived"}
     assert production(spark, settings, "demo_metrics")["version"] == 1
     assert table_version(spark, MODELS.path(settings)) == v0 + 2
-    with pytest.raises(ValueError, match="nothing to roll back to"):
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
         rollback(spark, settings, "demo_metrics")
 
 

@@ -6,12 +6,13 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.tables import SCORES, raw_table_path
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
-from pyspark.sql import functions as F
 
 SERIES = ["artificialWithAnomaly/art_daily_jumpsup", "artificialWithAnomaly/art_daily_flatmiddle"]
 TRAIN = Interval(date(2014, 4, 1), date(2014, 4, 4))
@@ -31,7 +32,7 @@ def lake(spark, base_settings, tmp_path_factory):
     return settings, spec
 
 
-@pytest.mark.parametrize("model", ["dense_ae", "robust_z"])
+@pytest.mark.parametrize("model", ["dense_ae", "tcn"])
 def test_one_feature_trains_and_scores(spark, lake, model):
     settings, spec = lake
     trained = run_train(spark, settings, spec, TRAIN, model, name=f"uni_{model}")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lakewatch.errors import DataError
 from lakewatch.scoring.calibration import calibrate, calibrated_values, p_values
 

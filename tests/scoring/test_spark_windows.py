@@ -6,13 +6,13 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
+
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.tables import SCORES
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
-from pyspark.sql import functions as F
-
 from tests.helpers import write_rows
 
 START = datetime(2026, 3, 1)

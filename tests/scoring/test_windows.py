@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+
 from lakewatch.scoring.windows import carry_rows, group_starts, horizon_starts, window_index
 
 # two entities; entity 0 has a gap of 100 between its 3rd and 4th rows

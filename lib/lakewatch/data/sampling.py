@@ -1,9 +1,10 @@
 """The training sample: contiguous blocks of each entity's valid rows, some for training, some held out.
 
-An entity's time line is cut into blocks of `block_seconds`; a block is drawn (with each entity's share of
-`size`), and a drawn block is held out with probability `holdout_fraction`, both by hashes of (seed, entity,
-block): deterministic for a seed, whatever the partitioning. The rows of a drawn block are targets; the
-rows within `horizon_seconds` before it come along as the history of its first windows (targets of no split).
+An entity's time line is cut into blocks (of `block_points` rows at its spacing); a block is drawn (with each
+entity's share of `size`), and a drawn block is held out with probability `holdout_fraction`, both by hashes
+of (seed, entity, block): deterministic for a seed, whatever the partitioning. The rows of a drawn block are
+targets; the rows within the entity's window horizon before it come along as the history of its first
+windows (targets of no split).
 `windows_of` then keeps, for each split, only the windows that hold no row of the other split: no training
 window sees a held-out row and no held-out window sees a training row.
 """
@@ -32,18 +33,23 @@ def hash_uniform(seed: int, *cols: str | Column) -> Column:
     return F.pmod(F.xxhash64(F.lit(seed), *parts), F.lit(2**53)).cast("double") / F.lit(TWO_53)
 
 
-def block_sample(valid: "DataFrame", size: int, holdout_fraction: float, seed: int, block_seconds: float,
-                 horizon_seconds: float) -> "DataFrame":
+def block_sample(valid: "DataFrame", size: int, holdout_fraction: float, seed: int,
+                 timing: "DataFrame") -> "DataFrame":
     """The sampled rows with their history: the input columns plus `split` (its block's: UNUSED, TRAIN or
-    HOLDOUT) and `target` (whether its block was drawn)."""
-    if block_seconds < horizon_seconds:
-        raise ValueError("a block must be at least as long as a window's horizon")
+    HOLDOUT) and `target` (whether its block was drawn).
+
+    timing: (entity, block_s, horizon_s) of every entity: how long its blocks are and how far back its
+    windows reach (each entity its own, from the spacing of its rows); a block is at least a horizon long.
+    """
     epoch = F.unix_micros("ts").cast("double") / 1e6
-    block = F.floor(epoch / F.lit(block_seconds))
-    next_block = F.floor((epoch + F.lit(horizon_seconds)) / F.lit(block_seconds))
+    block = F.floor(epoch / F.col("_block_s"))
+    next_block = F.floor((epoch + F.col("_horizon_s")) / F.col("_block_s"))
     counts = valid.groupBy("entity").agg(F.count(F.lit(1)).alias("_n"))
     n_entities = max(1, counts.count())
-    fractions = counts.select("entity", F.least(F.lit(1.0), F.lit(size / n_entities) / F.col("_n")).alias("_frac"))
+    per_entity = counts.join(timing, "entity").select(
+        "entity", F.least(F.lit(1.0), F.lit(size / n_entities) / F.col("_n")).alias("_frac"),
+        F.greatest(F.col("block_s"), F.col("horizon_s"), F.lit(1.0)).alias("_block_s"),
+        F.col("horizon_s").alias("_horizon_s"))
 
     def drawn(b: Column) -> Column:
         return hash_uniform(seed, F.col("entity"), b) < F.col("_frac")
@@ -52,7 +58,7 @@ def block_sample(valid: "DataFrame", size: int, holdout_fraction: float, seed: i
         held = hash_uniform(seed + 1, F.col("entity"), b) < F.lit(holdout_fraction)
         return F.when(~drawn(b), F.lit(UNUSED)).when(held, F.lit(HOLDOUT)).otherwise(F.lit(TRAIN))
 
-    rows = valid.join(F.broadcast(fractions), "entity").select(
+    rows = valid.join(F.broadcast(per_entity), "entity").select(
         "*", block.alias("_block"), next_block.alias("_next"))
     rows = rows.where(drawn(F.col("_block")) | ((F.col("_next") != F.col("_block")) & drawn(F.col("_next"))))
     return rows.select(
@@ -68,7 +74,7 @@ class SampleWindows:
 
 
 def windows_of(codes: np.ndarray, ts: np.ndarray, split: np.ndarray, target: np.ndarray, which: int, context: int,
-               horizon: int | None) -> SampleWindows:
+               horizon: "int | np.ndarray | None") -> SampleWindows:
     """Windows ending at each target row of split `which` that contain no row of the other split."""
     rows = np.flatnonzero(target & (split == which))
     win = window_index(codes, ts, context, horizon, rows)

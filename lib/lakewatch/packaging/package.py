@@ -19,15 +19,17 @@ from lakewatch.errors import PackageError
 from lakewatch.models.base import Detector
 from lakewatch.models.registry import detector_class
 from lakewatch.scoring.calibration import Calibration
+from lakewatch.transforms.entities import ENTITIES_FILE, EntityIndex, Spacing, read_arrow_bytes, to_arrow_bytes
 from lakewatch.transforms.normalization import Normalizer
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from lakewatch.data.spec import DatasetSpec
-    from lakewatch.scoring.plan import ScoringPlan
+    from lakewatch.scoring.plan import FlagRule, ScoringPlan
 
 FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
-NORMALIZATION_FILE = "normalization.arrow"
 
 
 def member_file(k: int) -> str:
@@ -67,6 +69,15 @@ class ModelPackage:
     def calibration(self) -> Calibration:
         return Calibration.from_dict(self.manifest["calibration"])
 
+    @property
+    def context(self) -> int:
+        return int(self.manifest["model"]["context"])
+
+    @property
+    def max_horizon_us(self) -> int:
+        """How far before an interval its rows' windows reach (0 for a row-wise model)."""
+        return int(self.manifest["windows"]["max_horizon_us"] or 0)
+
     def verify(self, expected_checksum: str | None = None) -> "ModelPackage":
         """Refuse a package whose manifest is not the registered one, or whose files are not the manifest's."""
         if expected_checksum is not None and self.checksum != expected_checksum:
@@ -93,34 +104,42 @@ class ModelPackage:
         det.load_state([load_safetensors(self.files[f]) for f in m["model"]["members"]])
         return det
 
-    def normalizer(self) -> Normalizer:
-        entry = self.manifest["transforms"]["normalization"]
-        return Normalizer.from_manifest(entry, self.files.get(entry["file"]) if entry.get("file") else None)
+    def entity_table(self) -> "pa.Table":
+        """The entity file: names, spacing and per-entity normalisation statistics."""
+        return read_arrow_bytes(self.files[self.manifest["entities"]["file"]])
 
-    def plan(self, device: str = "cpu", top_k: int = 3) -> "ScoringPlan":
-        """The scoring plan of this package (verified first)."""
+    def plan(self, device: str = "cpu", top_k: int = 3, flag: "FlagRule | None" = None) -> "ScoringPlan":
+        """The scoring plan of this package (every file verified first)."""
         import torch
 
-        from lakewatch.scoring.plan import ScoringPlan
+        from lakewatch.scoring.plan import FlagRule, ScoringPlan, WindowRules
 
         self.verify()
         m = self.manifest
-        detector = self.detector().to(torch.device(device))
-        return ScoringPlan(self.features, self.normalizer(), detector, self.calibration, m["windows"]["horizon_us"], top_k)
+        table = self.entity_table()
+        index = EntityIndex(table.column("entity").combine_chunks())
+        spacing = Spacing(table.column("spacing_s").to_numpy(), float(m["entities"]["global_spacing_s"]))
+        normalizer = Normalizer.from_manifest(m["transforms"]["normalization"], table)
+        members = [Calibration.from_dict(c) for c in m.get("member_calibrations") or []] or None
+        return ScoringPlan(
+            self.features, index, normalizer, spacing, self.detector().to(torch.device(device)), self.calibration,
+            WindowRules(float(m["windows"]["horizon_factor"]), m["windows"]["max_horizon_us"]), members,
+            flag or FlagRule(), top_k,
+        )
 
 
-def build_package(manifest: dict[str, Any], detector: Detector, normalizer: Normalizer) -> ModelPackage:
+def build_package(manifest: dict[str, Any], detector: Detector, entities: EntityIndex, spacing: Spacing,
+                  normalizer: Normalizer) -> ModelPackage:
     """The package's files and a manifest that lists them with their checksums."""
     files = {member_file(k): save_safetensors(t) for k, t in enumerate(detector.state())}
-    sidecar = NORMALIZATION_FILE if normalizer.scope == "entity" else None
-    if sidecar:
-        files[sidecar] = normalizer.to_arrow_bytes()
+    files[ENTITIES_FILE] = to_arrow_bytes(entities, {"spacing_s": spacing.seconds, **normalizer.columns()})
     full = {
         **manifest,
         "format_version": FORMAT_VERSION,
         "model": {"type": detector.name, "config": detector.config.model_dump(mode="json"),
                   "members": [member_file(k) for k in range(len(detector.state()))], "context": detector.context},
-        "transforms": {"normalization": normalizer.manifest_entry(sidecar)},
+        "entities": {"file": ENTITIES_FILE, "count": len(entities), "global_spacing_s": spacing.global_seconds},
+        "transforms": {"normalization": normalizer.manifest_entry()},
         "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }
     return ModelPackage(json.dumps(full, indent=2, sort_keys=True, default=str).encode(), files)

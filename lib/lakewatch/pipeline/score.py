@@ -18,7 +18,7 @@ from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import replace_interval
-from lakewatch.monitoring.events import event_ids, group_events
+from lakewatch.monitoring.events import EventRules, event_ids, group_events
 from lakewatch.packaging.package import ModelPackage, check_schema
 from lakewatch.packaging.registry import load_package, resolve
 from lakewatch.pipeline.drift import compute_drift
@@ -45,7 +45,7 @@ def run_score(
         package = load_package(spark, settings, ref)
         check_schema(package, spec)
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.scoring.batch_size))
-        horizon_s = (package.manifest["windows"]["horizon_us"] or 0) / 1e6
+        horizon_s = package.max_horizon_us / 1e6
 
         record.input_table = spec.table_path(settings)
         with record.stage("validate"):
@@ -97,14 +97,23 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
     """Group the interval's anomalies into events and replace the interval's events; returns how many."""
     m = package.manifest
     name, version = m["name"], int(m["version"])
-    alarm_rate = package.calibration.target_false_alarm_rate
-    events = event_ids(group_events(written, settings.scoring.event_max_gap, alarm_rate), spec.name, name, version)
-    events = events.select(
+    rules = EventRules.of(settings.scoring)
+    events = group_events(written, rules, spacing_frame(spark, package), package.calibration.target_false_alarm_rate)
+    events = event_ids(events, spec.name, name, version).select(
         "*", F.lit(spec.name).alias("dataset"), F.lit(name).alias("model_name"),
         F.lit(version).alias("model_version"), F.lit(run_id).alias("run_id"),
         F.to_date("start_ts").alias("logical_date"),
     )
     return replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end, run_id)
+
+
+def spacing_frame(spark: "SparkSession", package: ModelPackage) -> "DataFrame":
+    """(entity, spacing_s) of the entities the package knows, and the global spacing for the others (entity
+    null): how far apart an entity's anomalies may be to belong to one event."""
+    table = package.entity_table().select(["entity", "spacing_s"])
+    rows = [(e, float(s)) for e, s in zip(table.column("entity").to_pylist(), table.column("spacing_s").to_pylist())]
+    rows.append((None, float(package.manifest["entities"]["global_spacing_s"])))
+    return spark.createDataFrame(rows, "entity STRING, spacing_s DOUBLE")
 
 
 def tally_hours(written: "DataFrame") -> "pd.DataFrame":

@@ -42,7 +42,7 @@ def short_error(exc: BaseException) -> str:
 def tracked_run(spark: "SparkSession", settings: Settings, record: RunRecord) -> Iterator[RunRecord]:
     """Write the record as running, yield it to fill in, then write it as success, or as failed with the
     error (and re-raise). A run killed in between keeps its `running` row: the interval is incomplete."""
-    write_run(spark, settings, record)
+    write_run(spark, settings, record, first=True)
     try:
         yield record
     except BaseException as exc:

@@ -16,9 +16,10 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from pyspark.sql import functions as F
 
@@ -34,11 +35,11 @@ from lakewatch.models.base import WindowSet
 from lakewatch.models.registry import detector_class, model_config
 from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, reference_profiles
 from lakewatch.monitoring.drift_stats import profile_from_values
-from lakewatch.packaging.package import build_package
+from lakewatch.packaging.package import ModelPackage, build_package
 from lakewatch.packaging.registry import ModelRef, next_version, register
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.calibration import calibrate
-from lakewatch.scoring.plan import ScoringPlan, entity_codes
+from lakewatch.scoring.plan import ScoringPlan, WindowRules, entity_codes
 from lakewatch.transforms.fitting import training_stats
 
 if TYPE_CHECKING:
@@ -85,86 +86,131 @@ def _finite_or_fail(values: dict[str, float], what: str) -> None:
                         "extreme values the spec's min/max do not exclude)")
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A fitted, calibrated package that is not registered yet, with its metrics and lineage."""
+
+    package: ModelPackage
+    metrics: dict[str, float]
+    rows_normal: int
+    input_version: int
+
+
+RowFilter = Callable[["DataFrame"], "DataFrame"]
+
+
+def fit_package(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, model_type: str, name: str,
+    version: int, run_id: str, select_rows: RowFilter | None = None,
+) -> Trained:
+    """Steps 1-4 of the module docstring: a package from the valid, unlabeled rows of the interval (those
+    `select_rows` keeps, when given: the backtests' protocols choose rows that way)."""
+    cfg = settings.training
+    features = spec.feature_names
+    cls = detector_class(model_type)
+    detector = cls(len(features), model_config(model_type, settings.models.get(model_type, {}),
+                                                settings.source or "profile"))
+    table, version_in = read_source(spark, settings, spec)
+    flagged = flag_rows(select_interval(table, spec, interval), spec).persist()
+    valid = valid_rows(flagged, spec)
+    labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
+    normal = valid if labels is None else valid.join(labels.select("entity", "ts"), ["entity", "ts"], "left_anti")
+    if select_rows is not None:
+        normal = select_rows(normal)
+    normal = normal.persist()
+    try:
+        stats = training_stats(normal, features)
+    except ValueError:
+        raise DataError(f"no valid, unlabeled rows of {spec.name} in {interval} to train on") from None
+
+    context = detector.context
+    index, spacing = stats.index, stats.spacing(spec.cadence_seconds, DEFAULT_CADENCE_S)
+    cap_us = int(cfg.window_max_horizon_days * 86_400e6)
+    rules = WindowRules(cfg.window_horizon_factor, None)
+    if context > 1:
+        widest = float(np.max(spacing.seconds)) if len(spacing.seconds) else spacing.global_seconds
+        rules = WindowRules(cfg.window_horizon_factor,
+                            min(cap_us, int(round(max(widest, spacing.global_seconds) * context
+                                                  * cfg.window_horizon_factor * 1e6))))
+    normalizer = stats.normalizer(features, detector.config.normalization)
+    plan = ScoringPlan(features, index, normalizer, spacing, detector, None, rules,
+                       top_k=settings.scoring.top_features)
+    horizon_s = spacing.seconds * context * cfg.window_horizon_factor if context > 1 else np.zeros(len(index))
+    timing = spark.createDataFrame(pd.DataFrame({
+        "entity": list(stats.entities), "block_s": spacing.seconds * cfg.block_points,
+        "horizon_s": np.minimum(horizon_s, cap_us / 1e6)}))
+    sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed, timing)
+    rows = collect_rows(sample, features, ("split", "target"))
+    located = plan.locate(rows.entity, len(rows.ts))
+    values = plan.model_inputs(normalizer.apply(rows.x, located), rows.ts)
+    codes = entity_codes(rows.entity)
+    horizons = plan.horizons(located) if context > 1 else None
+    split, target = rows.extra["split"].astype(np.int64), rows.extra["target"].astype(bool)
+    train_w = windows_of(codes, rows.ts, split, target, TRAIN, context, horizons)
+    hold_w = windows_of(codes, rows.ts, split, target, HOLDOUT, context, horizons)
+    if len(train_w.rows) < 50 or len(hold_w.rows) < 20:
+        raise DataError(f"too few windows to train on: {len(train_w.rows)} train / {len(hold_w.rows)} held out "
+                        f"in {interval} (a longer interval, or a smaller training.block_points)")
+
+    metrics = detector.fit(WindowSet(values, train_w.windows), cfg.seed)
+    held = plan.raw(values, hold_w.windows)
+    _finite_or_fail({"heldout_score": float(np.max(held.score)) if len(held.score) else 0.0, **metrics}, "metrics")
+    calibration = calibrate(held.score, cfg.target_false_alarm_rate)
+    members = None
+    if held.members is not None:
+        members = [calibrate(held.members[:, k], cfg.target_false_alarm_rate) for k in range(held.members.shape[1])]
+    plan = plan.with_calibration(calibration, members)
+    metrics.update(heldout_mean_score=float(held.score.mean()), threshold=calibration.threshold,
+                   rows_normal=float(stats.overall.count[0]), train_windows=float(len(train_w.rows)),
+                   heldout_windows=float(len(hold_w.rows)), entities=float(len(stats.entities)),
+                   cadence_s=float(spacing.global_seconds))
+    _finite_or_fail(metrics, "metrics")
+    recall = labeled_recall(plan, valid, labels, features, (rules.max_horizon_us or 0) / 1e6)
+    if recall is not None:
+        metrics["labeled_anomaly_recall"] = recall
+    reference = {
+        "features": [p.to_dict() for p in reference_profiles(flagged, drift_columns(spec))],
+        "score": profile_from_values(SCORE_FEATURE, held.score).to_dict(),
+    }
+    manifest = {
+        "name": name, "version": version, "dataset": spec.name, "created_at": datetime.now(timezone.utc).isoformat(),
+        "features": [f.model_dump() for f in spec.features],
+        "windows": {"context": context, "horizon_factor": rules.factor, "max_horizon_us": rules.max_horizon_us},
+        "calibration": calibration.to_dict(),
+        "member_calibrations": [c.to_dict() for c in members] if members else None,
+        "reference_profile": reference,
+        "training": {"table": spec.table_path(settings), "delta_version": version_in, "start": interval.start.isoformat(),
+                     "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": run_id},
+        "metrics": metrics,
+    }
+    package = build_package(manifest, detector, index, spacing, normalizer)
+    rows_normal = int(stats.overall.count[0])
+    normal.unpersist()
+    flagged.unpersist()
+    return Trained(package, metrics, rows_normal, version_in)
+
+
 def run_train(
     spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, model_type: str | None = None,
     name: str | None = None, run_id: str | None = None,
 ) -> TrainResult:
-    cfg = settings.training
-    model_type = model_type or cfg.default_model
+    """Train a model on an interval and register it (the first version of a name is production)."""
+    model_type = model_type or settings.training.default_model
     name = name or spec.name
-    features = spec.feature_names
     record = RunRecord(run_id or new_run_id("train"), "train", spec.name, interval.start, interval.end, model_name=name)
     with tracked_run(spark, settings, record):
-        cls = detector_class(model_type)
-        detector = cls(len(features), model_config(model_type, settings.models.get(model_type, {}), settings.source or "profile"))
-        table, version = read_source(spark, settings, spec)
-        record.input_table, record.input_version = spec.table_path(settings), version
-        flagged = flag_rows(select_interval(table, spec, interval), spec).persist()
-        valid = valid_rows(flagged, spec)
-        labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
-        normal = valid if labels is None else valid.join(labels.select("entity", "ts"), ["entity", "ts"], "left_anti")
-        normal = normal.persist()
-        try:
-            stats = training_stats(normal, features)
-        except ValueError:
-            raise DataError(f"no valid, unlabeled rows of {spec.name} in {interval} to train on") from None
-
-        cadence_s = spec.cadence_seconds or stats.median_spacing_s or DEFAULT_CADENCE_S
-        context = detector.context
-        horizon_s = context * cadence_s * cfg.window_horizon_factor if context > 1 else 0.0
-        horizon_us = int(round(horizon_s * 1e6)) if context > 1 else None
-        normalizer = stats.normalizer(features, detector.config.normalization)
-        sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed,
-                              max(cfg.block_points * cadence_s, horizon_s), horizon_s)
-        rows = collect_rows(sample, features, ("split", "target"))
-        plan = ScoringPlan(features, normalizer, detector, None, horizon_us, settings.scoring.top_features)
-        z = plan.model_inputs(normalizer.apply(rows.x, rows.entity)[0], rows.ts)
-        codes = entity_codes(rows.entity)
-        split, target = rows.extra["split"].astype(np.int64), rows.extra["target"].astype(bool)
-        train_w = windows_of(codes, rows.ts, split, target, TRAIN, context, horizon_us)
-        hold_w = windows_of(codes, rows.ts, split, target, HOLDOUT, context, horizon_us)
-        if len(train_w.rows) < 50 or len(hold_w.rows) < 20:
-            raise DataError(f"too few windows to train on: {len(train_w.rows)} train / {len(hold_w.rows)} held out "
-                            f"in {interval} (a longer interval, or a smaller training.block_points)")
-
-        metrics = detector.fit(WindowSet(z, train_w.windows), cfg.seed)
-        held = plan.raw_scores(z, hold_w.windows)
-        _finite_or_fail({"heldout_score": float(np.max(held)) if len(held) else 0.0, **metrics}, "metrics")
-        calibration = calibrate(held, cfg.target_false_alarm_rate)
-        plan = plan.with_calibration(calibration)
-        metrics.update(heldout_mean_score=float(held.mean()), threshold=calibration.threshold,
-                       rows_normal=float(stats.overall.count[0]), train_windows=float(len(train_w.rows)),
-                       heldout_windows=float(len(hold_w.rows)), entities=float(len(stats.entities)),
-                       cadence_s=float(cadence_s))
-        _finite_or_fail(metrics, "metrics")
-        recall = labeled_recall(plan, valid, labels, features, horizon_s)
-        if recall is not None:
-            metrics["labeled_anomaly_recall"] = recall
-        reference = {
-            "features": [p.to_dict() for p in reference_profiles(flagged, drift_columns(spec))],
-            "score": profile_from_values(SCORE_FEATURE, held).to_dict(),
-        }
-        version_no = next_version(spark, settings, name)
-        manifest = {
-            "name": name, "version": version_no, "dataset": spec.name, "created_at": datetime.now(timezone.utc).isoformat(),
-            "features": [f.model_dump() for f in spec.features],
-            "windows": {"context": context, "cadence_s": cadence_s, "horizon_us": horizon_us},
-            "calibration": calibration.to_dict(),
-            "reference_profile": reference,
-            "training": {"table": record.input_table, "delta_version": version, "start": interval.start.isoformat(),
-                         "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": record.run_id},
-            "metrics": metrics,
-        }
-        package = build_package(manifest, detector, normalizer)
-        ref, stage = register(spark, settings, package, {
-            "dataset": spec.name, "metrics_json": json.dumps(metrics, sort_keys=True), "table": record.input_table,
-            "table_version": version, "start": interval.start, "end": interval.end,
+        record.input_table = spec.table_path(settings)
+        trained = fit_package(spark, settings, spec, interval, model_type, name,
+                              next_version(spark, settings, name), record.run_id)
+        record.input_version = trained.input_version
+        ref, stage = register(spark, settings, trained.package, {
+            "dataset": spec.name, "metrics_json": json.dumps(trained.metrics, sort_keys=True),
+            "table": record.input_table, "table_version": trained.input_version, "start": interval.start,
+            "end": interval.end,
         })
-        record.model_version, record.rows_valid = ref.version, int(stats.overall.count[0])
-        record.details.update(stage=stage, model_type=model_type, metrics=metrics)
-        normal.unpersist()
-        flagged.unpersist()
-    return TrainResult(ref, stage, metrics, record)
+        record.model_version, record.rows_valid = ref.version, trained.rows_normal
+        record.details.update(stage=stage, model_type=model_type, metrics=trained.metrics)
+    return TrainResult(ref, stage, trained.metrics, record)
 
 
 def labeled_recall(plan: ScoringPlan, valid: "DataFrame", labels: "DataFrame | None", features: list[str],

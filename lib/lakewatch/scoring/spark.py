@@ -83,6 +83,7 @@ class Shipped:
     device: str
     threads: int
     top_k: int
+    lower_bound_sigmas: float = 0.0
 
     def plan(self) -> "ScoringPlan":
         """This worker's plan: built (and every file verified) on first use, then kept."""
@@ -92,7 +93,10 @@ class Shipped:
 
             torch.set_num_threads(max(1, self.threads))
             manifest, files, checksum = self.broadcast.value
-            plan = parse_package(manifest, files, checksum).plan(resolve_device(self.device), self.top_k)
+            from lakewatch.scoring.plan import FlagRule
+
+            plan = parse_package(manifest, files, checksum).plan(resolve_device(self.device), self.top_k,
+                                                                 FlagRule(self.lower_bound_sigmas))
             _PLANS.clear()
             _PLANS[self.key] = plan
         return plan
@@ -100,7 +104,8 @@ class Shipped:
 
 def ship(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings") -> Shipped:
     bc = df.sparkSession.sparkContext.broadcast((package.manifest_json, package.files, package.checksum))
-    return Shipped(bc, f"{package.checksum}:{uuid.uuid4().hex}", sc.device, sc.threads_per_task, sc.top_features)
+    return Shipped(bc, f"{package.checksum}:{uuid.uuid4().hex}", sc.device, sc.threads_per_task, sc.top_features,
+                   sc.flag_lower_bound_sigmas)
 
 
 def resolve_device(wanted: str) -> str:
@@ -222,9 +227,8 @@ def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", s
     from pyspark.sql import functions as F
 
     m = package.manifest
-    context = int(m["model"]["context"])
     shipped = ship(df, package, sc)
-    if context == 1:
+    if package.context == 1:
         needs_entity = m["transforms"]["normalization"]["scope"] == "entity"
         return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features, needs_entity,
                              unseen)

@@ -33,23 +33,25 @@ def group_starts(codes: np.ndarray) -> np.ndarray:
     return firsts[np.cumsum(change) - 1]
 
 
-def horizon_starts(codes: np.ndarray, ts: np.ndarray, horizon: int | None) -> np.ndarray:
-    """The first row of each row's entity with a timestamp after ts - horizon (rows sorted by code, ts)."""
+def horizon_starts(codes: np.ndarray, ts: np.ndarray, horizon: "int | np.ndarray | None") -> np.ndarray:
+    """The first row of each row's entity with a timestamp after ts - horizon (rows sorted by code, ts);
+    horizon is one value or one per row (each entity its own, from its spacing)."""
     starts = group_starts(codes)
     if horizon is None or len(ts) == 0:
         return starts
     ts = ts.astype(np.int64, copy=False)
+    h = np.broadcast_to(np.asarray(horizon, dtype=np.int64), ts.shape)
     rel = ts - ts.min()
-    span = int(rel.max()) + int(horizon) + 1
+    span = int(rel.max()) + int(h.max()) + 1
     dense = np.cumsum(np.concatenate([[0], codes[1:] != codes[:-1]])).astype(np.int64)
     if (int(dense[-1]) + 1) * span < _KEY_LIMIT:
         key = dense * span + rel  # sorted, since rows are sorted by (entity, ts)
-        lows = np.searchsorted(key, key - int(horizon), side="right")
+        lows = np.searchsorted(key, key - h, side="right")
     else:  # too many entities over too long a span for one int64 key: one search per entity
         lows = np.empty(len(ts), dtype=np.int64)
         bounds = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1], [True]]))
         for a, b in zip(bounds[:-1], bounds[1:]):
-            lows[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] - int(horizon), side="right")
+            lows[a:b] = a + np.searchsorted(ts[a:b], ts[a:b] - h[a:b], side="right")
     return np.maximum(starts, lows)
 
 
@@ -69,12 +71,13 @@ class WindowIndex:
 
 
 def window_index(
-    codes: np.ndarray, ts: np.ndarray, context: int, horizon: int | None, targets: np.ndarray | None = None
+    codes: np.ndarray, ts: np.ndarray, context: int, horizon: "int | np.ndarray | None",
+    targets: np.ndarray | None = None,
 ) -> WindowIndex:
     """Windows ending at each target row (default: every row); rows sorted by (entity code, ts).
 
     codes: an integer (or any comparable) entity key per row; ts: int64 timestamps (any unit, the unit of
-    horizon); horizon None bounds windows by count only.
+    horizon); horizon: one value, one per row, or None to bound windows by count only.
     """
     if context < 1:
         raise ValueError(f"context must be at least 1, got {context}")

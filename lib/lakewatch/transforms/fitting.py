@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 from pyspark.sql import functions as F
 
+from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import FeatureStats, NormalizationConfig, Normalizer
 
 if TYPE_CHECKING:
@@ -32,10 +34,22 @@ class TrainingStats:
     entities: np.ndarray  # (m,) object
     per_entity: FeatureStats
     overall: FeatureStats
-    median_spacing_s: float | None  # the median over entities of (last - first) / (count - 1)
+    spacing_s: np.ndarray  # (m,): (last - first) / (count - 1) of each entity, NaN with one row
+
+    @property
+    def index(self) -> EntityIndex:
+        return EntityIndex(pa.array(list(self.entities), pa.string()))
 
     def normalizer(self, features: list[str], cfg: NormalizationConfig) -> Normalizer:
-        return Normalizer.fit(features, self.entities, self.per_entity, self.overall, cfg)
+        return Normalizer.fit(features, self.per_entity, self.overall, cfg)
+
+    def spacing(self, cadence_s: float | None, default_s: float) -> Spacing:
+        """The spacing of each entity's rows; the spec's cadence, when given, for all of them."""
+        known = self.spacing_s[np.isfinite(self.spacing_s) & (self.spacing_s > 0)]
+        global_s = cadence_s or (float(np.median(known)) if known.size else default_s)
+        if cadence_s:
+            return Spacing(np.full(len(self.entities), cadence_s), global_s)
+        return Spacing(np.where(np.isfinite(self.spacing_s) & (self.spacing_s > 0), self.spacing_s, global_s), global_s)
 
 
 def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
@@ -61,11 +75,9 @@ def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
             mean=_stable(mean.reshape(len(rs), d)), std=_stable(std.reshape(len(rs), d)),
         )
 
-    spacing = [
-        (r["t1"] - r["t0"]).total_seconds() / (int(r["n"]) - 1) for r in groups if int(r["n"]) > 1 and r["t0"] is not None
-    ]
+    spacing = np.array([(r["t1"] - r["t0"]).total_seconds() / (int(r["n"]) - 1) if int(r["n"]) > 1 else np.nan
+                        for r in groups], dtype=np.float64)
     return TrainingStats(
         entities=np.array([str(r["entity"]) for r in groups], dtype=object),
-        per_entity=stats(groups), overall=stats(total),
-        median_spacing_s=float(np.median(spacing)) if spacing else None,
+        per_entity=stats(groups), overall=stats(total), spacing_s=spacing,
     )
