@@ -31,9 +31,6 @@ PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 # README: Numenta HTM on this 18-series subset, at the thresholds NAB optimised on the full corpus
 PUBLISHED = {"standard": 58.1, "reward_low_FP_rate": 53.0, "reward_low_FN_rate": 64.1}
 
-pytestmark = pytest.mark.skipif(not NAB.is_dir(), reason=f"NAB subset not found at {NAB}")
-
-
 @pytest.fixture(scope="module")
 def profiles():
     return load_profiles(NAB / "reference" / "profiles.json")

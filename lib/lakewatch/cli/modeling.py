@@ -109,6 +109,44 @@ class Evaluate:
         return 0
 
 
+class Backtest:
+    NAME, HELP = "backtest", "train and score over labeled history as production would; every model vs the baseline"
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", required=True, help="a name in conf/datasets/ or a path to a spec YAML")
+        p.add_argument("--start", help="first day (default: the dataset's first)")
+        p.add_argument("--end", help="the day after the last (default: the day after the dataset's last)")
+        p.add_argument("--models", help="comma-separated model types (default: the profile's training.default_model)")
+        p.add_argument("--protocol", choices=["walk-forward", "nab"], default="walk-forward")
+        p.add_argument("--train-days", type=int, default=7, help="walk-forward: days of training before each cut")
+        p.add_argument("--every-days", type=int, default=7, help="walk-forward: days scored after each cut")
+        p.add_argument("--backtest-id", help="default: a new id (results replace those of the same id)")
+
+    @staticmethod
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from lakewatch.data.intervals import parse_date
+        from lakewatch.pipeline.backtest import HEADLINE, run_backtest
+
+        spec = load_dataset_spec(args.dataset, settings)
+        models = [m.strip() for m in (args.models or settings.training.default_model).split(",") if m.strip()]
+        result = run_backtest(
+            session(settings, "backtest"), settings, spec, models, args.protocol,
+            parse_date(args.start) if args.start else None, parse_date(args.end) if args.end else None,
+            args.train_days, args.every_days, args.backtest_id,
+        )
+        print(f"backtest {result.backtest_id} of {spec.name} ({result.protocol}, {len(result.folds)} fold(s)); "
+              f"every metric per fold: lakewatch sql \"SELECT * FROM evaluation WHERE run_id = '{result.backtest_id}'\"")
+        rows = [(model, *[_fmt(values.get(k)) for k in HEADLINE])
+                for (model, fold), values in result.metrics.items() if fold is None]
+        print_table(["model", *HEADLINE], rows)
+        return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.4g}"
+
+
 class Models:
     NAME, HELP = "models", "the model registry: list | show NAME VERSION | promote NAME VERSION | rollback NAME"
 

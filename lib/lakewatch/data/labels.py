@@ -76,3 +76,24 @@ def label_points(spark: "SparkSession", settings: Settings, spec: DatasetSpec, s
         entity.alias("entity"), ts.alias("ts"), anomaly_id.cast("string").alias("anomaly_id"),
         kind.cast("string").alias("kind"),
     ).where((F.col("ts") >= F.lit(start)) & (F.col("ts") < F.lit(end)))
+
+
+def window_spans(spark: "SparkSession", settings: Settings, spec: DatasetSpec) -> "DataFrame":
+    """The dataset's anomaly windows as (entity, start_us, end_us): the spec's labels.windows table, with its
+    entity column named as the labels' is, and window_start / window_end timestamps."""
+    from pyspark.sql import functions as F
+
+    path = spec.windows_path(settings)
+    if path is None:
+        raise DataError(f"dataset {spec.name} names no anomaly windows table (labels.windows)")
+    windows = spark.read.format("delta").load(path)
+    have = windows.columns
+    entity = next((c for c in ([spec.labels.entity] if spec.labels and spec.labels.entity else [spec.entity, "entity"])
+                   if c in have), None)
+    missing = [c for c in ("window_start", "window_end") if c not in have] + ([] if entity else ["an entity column"])
+    if missing:
+        raise DataError(f"dataset {spec.name}: windows table {spec.labels.windows} lacks {', '.join(missing)} "
+                        f"(it has: {', '.join(have)})")
+    return windows.select(F.col(entity).cast("string").alias("entity"),
+                          F.unix_micros(F.col("window_start").cast("timestamp")).alias("start_us"),
+                          F.unix_micros(F.col("window_end").cast("timestamp")).alias("end_us"))

@@ -191,20 +191,19 @@ class Validated:
 
 def validate_interval(
     spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, run_id: str,
-    lookback_s: float = 0.0,
+    lookback_s: float = 0.0, quarantine: bool = True,
 ) -> Validated:
     """Quarantine the interval's bad rows (replacing any earlier run's) and return its rows, flagged.
 
     lookback_s: also read (and validate, but neither count nor quarantine) the rows of that many seconds
-    before the interval: the history that causal windows need.
+    before the interval: the history that causal windows need. quarantine=False writes nothing (backtests).
     """
     table, version = read_source(spark, settings, spec)
     in_interval = (F.col("logical_date") >= F.lit(interval.start)) & (F.col("logical_date") < F.lit(interval.end))
     flagged = flag_rows(select_interval(table, spec, interval, lookback_s), spec).withColumn("_in", in_interval)
     flagged = flagged.persist()
     counts, reasons = count_rows(flagged)
-    replace_interval(
-        spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name, interval.start,
-        interval.end, run_id,
-    )
+    if quarantine:
+        replace_interval(spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name,
+                         interval.start, interval.end, run_id)
     return Validated(flagged, counts, version, reasons)

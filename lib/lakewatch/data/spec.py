@@ -51,12 +51,14 @@ class FeatureSpec(BaseModel):
 
 class LabelsSpec(BaseModel):
     """Ground truth: a table of labeled points; its entity and timestamp columns default to the dataset's
-    names, else `entity` and `ts` (PRODUCT.md's contract), whichever the table has."""
+    names, else `entity` and `ts` (PRODUCT.md's contract), whichever the table has. `windows` optionally
+    names a table of anomaly windows (entity, window_start, window_end) scored the NAB way by evaluate."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     table: str
     entity: str | None = None
     timestamp: str | None = None
+    windows: str | None = None
 
 
 class DatasetSpec(BaseModel):
@@ -104,6 +106,9 @@ class DatasetSpec(BaseModel):
 
     def labels_path(self, settings: Settings) -> str | None:
         return raw_table_path(settings, self.labels.table) if self.labels else None
+
+    def windows_path(self, settings: Settings) -> str | None:
+        return raw_table_path(settings, self.labels.windows) if self.labels and self.labels.windows else None
 
 
 def load_dataset_spec(name_or_path: str, settings: Settings) -> DatasetSpec:

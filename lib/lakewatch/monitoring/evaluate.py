@@ -43,7 +43,9 @@ def point_metrics(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame", days: float) -> dict[str, float]:
     """All metrics of one interval: scores (entity, ts, score, is_anomaly), labels from label_points, events."""
-    joined = scores.select("entity", "ts", "score", "is_anomaly").join(
+    has_uncertainty = "uncertainty" in scores.columns
+    unc = F.col("uncertainty") if has_uncertainty else F.lit(None).cast("double")
+    joined = scores.select("entity", "ts", "score", "is_anomaly", unc.alias("uncertainty")).join(
         labels.select("entity", "ts", "anomaly_id", "kind"), ["entity", "ts"], "left"
     ).withColumn("label", F.col("anomaly_id").isNotNull())
     joined = joined.persist()
@@ -53,9 +55,18 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
         F.count(F.when(F.col("label") & ~F.col("is_anomaly"), 1)).alias("fn"),
         F.count(F.lit(1)).alias("n"),
         F.countDistinct("entity").alias("entities"),
+        F.avg(F.when(F.col("label"), F.col("uncertainty"))).alias("u_anomalous"),
+        F.avg(F.when(~F.col("label"), F.col("uncertainty"))).alias("u_normal"),
     ).first()
     metrics: dict[str, float] = {"rows": float(c["n"]), "labeled_points": float(c["tp"] + c["fn"])}
     metrics.update(point_metrics(c["tp"], c["fp"], c["fn"]))
+    negatives = c["n"] - c["tp"] - c["fn"]
+    metrics["point_false_alarm_rate"] = c["fp"] / negatives if negatives else float("nan")
+    if c["u_normal"] is not None:
+        metrics["uncertainty_normal_mean"] = float(c["u_normal"])
+        if c["u_anomalous"] is not None:
+            metrics["uncertainty_anomalous_mean"] = float(c["u_anomalous"])
+            metrics["uncertainty_ratio"] = float(c["u_anomalous"]) / max(float(c["u_normal"]), 1e-12)
 
     key = F.floor(F.log10(F.greatest(F.col("score"), F.lit(1e-12))) * BINS_PER_DECADE)
     hist = joined.groupBy(key.alias("k")).agg(
