@@ -46,7 +46,7 @@ def native_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
     mean, std = norm["global_loc"], norm["global_scale"]
     sq = [((F.col(f) - float(m)) / float(s)) ** 2 for f, m, s in zip(package.features, mean, std)]
     score = sum(sq[1:], sq[0]) / float(len(sq))
-    threshold = package.calibration.threshold
+    threshold = package.calibrations().signals[package.manifest["model"]["signals"][0]].threshold
     return df.select("entity", "ts", "logical_date", score.alias("score")).select(
         "entity", "ts", "logical_date", "score",
         (1.0 - F.exp(-F.col("score"))).alias("calibrated"),

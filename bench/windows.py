@@ -127,7 +127,8 @@ def run(rows: int, workdir: Path) -> list[dict[str, Any]]:
 
     def rowwise(df: Any) -> Any:
         p = packages["dense_ae"]
-        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), ship(df, p, sc), p.features, False)
+        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), ship(df, p, sc), p.features,
+                             p.needs_entity, p.needs_time)
 
     def windows(model: str) -> Callable[[Any], Any]:
         return lambda df: score_windowed(df, ship(df, packages[model], sc), features, start_us, parts)

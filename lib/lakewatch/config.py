@@ -56,6 +56,8 @@ class TrainingSettings(_Strict):
     target_false_alarm_rate: float = 0.002
     window_horizon_factor: float = 2.0  # a window reaches back at most context x the entity's spacing x this
     window_max_horizon_days: float = 14.0  # and never further than this (a sparse entity warms up instead)
+    calibration_scope: Literal["entity", "global"] = "entity"  # entity: each entity's own tails, shrunk to global
+    entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
 
 
 class ScoringSettings(_Strict):

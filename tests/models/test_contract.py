@@ -11,13 +11,14 @@ from safetensors.torch import save as save_safetensors
 from lakewatch.models.base import WindowSet
 from lakewatch.models.registry import detector_class, model_names
 from lakewatch.scoring.calibration import calibrate
-from lakewatch.scoring.plan import ScoringPlan, WindowRules, entity_codes
+from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
 from lakewatch.scoring.windows import window_index
 from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import Normalizer
+from lakewatch.transforms.seasonal import SeasonalProfile
 
 N_ENTITIES, N_POINTS = 3, 240
-FAST = {"epochs": 2, "members": 2}  # applied where a model's config has the field
+FAST = {"epochs": 2, "members": 2, "min_steps": 20}  # applied where a model's config has the field
 
 
 def series(d: int, seed: int = 0) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -44,7 +45,7 @@ def fitted(name: str, d: int, seed: int = 3):
     entity, ts, x = series(d)
     det = make(name, d)
     plan = identity_plan(det, d)
-    values = plan.model_inputs(x.astype(np.float32), ts)
+    values = plan.model_inputs(x.astype(np.float32), ts, plan.locate(entity, len(x)))
     w = window_index(entity_codes(entity), ts, det.context, det.context * 300_000_000 * 2)
     metrics = det.fit(WindowSet(values, w), seed)
     return det, metrics, (entity, ts, values, w, None)
@@ -54,8 +55,10 @@ def identity_plan(det, d: int) -> ScoringPlan:
     """A plan that leaves values as they are, with every entity 5 minutes apart (as series() makes them)."""
     names = [f"f{j}" for j in range(d)]
     norm = Normalizer(names, "global", np.zeros(d), np.ones(d))
+    seasonal = (SeasonalProfile(names, det.seasonal_bins, np.zeros((0, det.seasonal_bins, d)), np.ones((0, d)))
+                if det.seasonal_bins else None)  # no entity has a profile: residuals are zero
     return ScoringPlan(names, EntityIndex(pa.array([], pa.string())), norm, Spacing(np.zeros(0), 300.0), det, None,
-                       WindowRules(2.0, None))
+                       WindowRules(2.0, None), seasonal)
 
 
 @pytest.fixture(params=model_names())
@@ -76,6 +79,8 @@ def test_scores_and_contributions_have_the_contract_shapes(name, d):
     assert np.allclose(out.contributions[positive].sum(axis=1), 1.0)
     if out.uncertainty is not None:
         assert out.uncertainty.shape == (100,) and (out.uncertainty >= 0).all()
+    if out.signals is not None:
+        assert out.signals.shape == (100, len(det.signal_names)) and np.isfinite(out.signals).all()
 
 
 def test_same_seed_same_weights_and_a_round_trip_through_safetensors(name):
@@ -95,7 +100,10 @@ def test_a_score_depends_on_its_own_window_only(name):
     windows = values[w.index]
     whole = det.score(windows).score
     assert np.allclose(det.score(windows[:7]).score, whole[:7], rtol=1e-5, atol=1e-7)  # whatever else is in the batch
-    plan = identity_plan(det, 2).with_calibration(calibrate(whole, 0.01))
+    held = det.score(windows)
+    signals = held.score[:, None] if held.signals is None else held.signals
+    plan = identity_plan(det, 2).with_calibrations(Calibrations(
+        {name: calibrate(signals[:, k], 0.01) for k, name in enumerate(det.signal_names)}))
     t = N_POINTS + 100  # a row of the second entity
     before = plan.score_rows(entity, ts, x).score
     changed = x.copy()
@@ -103,3 +111,15 @@ def test_a_score_depends_on_its_own_window_only(name):
     after = plan.score_rows(entity, ts, changed).score
     assert np.allclose(after[: t + 1], before[: t + 1], rtol=1e-5, atol=1e-7)
     assert not np.allclose(after[t + 1:], before[t + 1:])
+
+
+def test_the_sequence_path_gives_the_windows_scores(name):
+    det, _, (_, _, values, w, _) = fitted(name, 2)
+    full = np.flatnonzero(w.n_valid == det.context)[: 2 * det.context]  # consecutive rows of one entity
+    seq = values[full[0] - det.context + 1: full[-1] + 1][None]
+    got = det.score_sequences(seq)
+    if got is None:
+        return  # the model has no sequence path: windows are its only path
+    want = det.score(values[w.index[full]])
+    assert np.allclose(got.score, want.score, rtol=1e-4, atol=1e-6)
+    assert np.allclose(got.contributions, want.contributions, rtol=1e-4, atol=1e-6)

@@ -37,13 +37,16 @@ class DetectorOutput:
     score: (n,) raw anomaly score, finite, higher is more anomalous;
     contributions: (n, d) non-negative shares of the score per feature, summing to 1 where score > 0;
     uncertainty: (n,) or None, the model's own spread (ensembles), in the units of `score`;
-    members: (n, K) or None, each ensemble member's raw score (the plan calibrates each).
+    members: (n, K) or None, each ensemble member's raw score (the plan calibrates each);
+    signals: (n, S) or None, a model with several kinds of evidence (`signal_names`) reports each: the plan
+    calibrates every signal on its own and a row's p-value is the smallest, Bonferroni-corrected.
     """
 
     score: np.ndarray
     contributions: np.ndarray
     uncertainty: np.ndarray | None = None
     members: np.ndarray | None = None
+    signals: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Detector(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    signal_names: ClassVar[tuple[str, ...]] = ("score",)
+    learns: ClassVar[bool] = True  # False: fit learns nothing from the windows, so every window can calibrate it
 
     def __init__(self, n_features: int, config: ModelConfig) -> None:
         self.n_features = n_features
@@ -83,7 +88,13 @@ class Detector(ABC):
 
     @property
     def calendar_channels(self) -> int:
-        """Calendar inputs (lakewatch.transforms.calendar) the plan appends after the features: 0 or 4."""
+        """Calendar inputs (lakewatch.transforms.calendar) the plan appends after the features: 0, 2 or 4."""
+        return 0
+
+    @property
+    def seasonal_bins(self) -> int:
+        """Time-of-day bins of the seasonal profile (transforms.seasonal) whose residuals the plan appends
+        after the features, one channel per feature (0: none)."""
         return 0
 
     @abstractmethod
@@ -92,8 +103,15 @@ class Detector(ABC):
 
     @abstractmethod
     def score(self, windows: np.ndarray) -> DetectorOutput:
-        """Score (n, context, d + calendar_channels) windows of normalised rows; a score may depend on its
-        window only. Contributions are over the d features."""
+        """Score (n, context, d [+ d seasonal residuals] [+ calendar]) windows of normalised rows; a score
+        may depend on its window only. Contributions are over the d features."""
+
+    def score_sequences(self, sequences: np.ndarray) -> DetectorOutput | None:
+        """Optional fast path: score every point of (n, L, channels) sequences of consecutive rows that has a
+        whole window inside its sequence (positions context - 1 .. L - 1, in order, sequence by sequence), in
+        one pass: what `score` gives for the windows ending there, without computing each window anew (a
+        convolutional model computes every position at once). None: not supported."""
+        return None
 
     @abstractmethod
     def state(self) -> list[dict[str, torch.Tensor]]:

@@ -30,6 +30,7 @@ class RobustZDetector(Detector):
 
     name = "robust_z"
     config_class = RobustZConfig
+    learns = False
 
     @property
     def context(self) -> int:

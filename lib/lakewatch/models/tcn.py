@@ -20,17 +20,18 @@ with a window shorter than a day learn daily and weekly cycles.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
+from lakewatch.errors import ConfigError
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
 from lakewatch.models.registry import register
 from lakewatch.models.training import LoopConfig, fit_module
-from lakewatch.transforms.calendar import CALENDAR_CHANNELS
-
-MIN_LOG_SCALE = -4.0  # the smallest scale a member may predict: e^-4 = 0.018 normalised units
+from lakewatch.transforms.calendar import CHANNELS
 
 
 class TCNConfig(ModelConfig, LoopConfig):
@@ -39,22 +40,31 @@ class TCNConfig(ModelConfig, LoopConfig):
     window: int = 64
     channels: int = 32
     kernel: int = 3
-    dilations: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16])
+    dilations: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])  # receptive field 61: within the window
     dropout: float = 0.1
     members: int = 3
-    calendar: bool = True
+    calendar: Literal["none", "day", "week"] = "day"  # "week" when training spans weeks
+    min_scale: float = 0.05  # the smallest scale a member may predict, in normalised units
+    warm: int = 8  # positions of a window predicted from fewer points than this do not count in training
     epochs: int = 20
-    batch_size: int = 256
+    batch_size: int = 128
     weight_decay: float = 1e-4
+    robust_drop_fraction: float = 0.0
+    epoch_fraction: float = 0.02  # each window trains every point in it: ~1 / window of them sees each point once
+    min_steps: int = 800
 
 
 class EnsembleTCN(nn.Module):
-    """K causal TCN forecasters as one grouped network: member k sees the input and has its own weights."""
+    """K causal TCN forecasters as one grouped network: member k sees the input and has its own weights.
+
+    Every position of the input predicts the next point (one step ahead), so one pass over a window gives
+    the forecast of each of its points from the points before it.
+    """
 
     def __init__(self, inputs: int, outputs: int, members: int, channels: int, kernel: int, dilations: list[int],
-                 dropout: float) -> None:
+                 dropout: float, min_log_scale: float) -> None:
         super().__init__()
-        self.members, self.outputs = members, outputs
+        self.members, self.outputs, self.min_log_scale = members, outputs, min_log_scale
         width = channels * members
         self.inp = nn.Conv1d(inputs * members, width, 1, groups=members)
         self.blocks = nn.ModuleList()
@@ -72,21 +82,27 @@ class EnsembleTCN(nn.Module):
     def _causal(self, conv: nn.Conv1d, h: torch.Tensor, dilation: int) -> torch.Tensor:
         return conv(nn.functional.pad(h, ((self.kernel - 1) * dilation, 0)))
 
-    def forward(self, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """past (n, T, inputs) -> (mean, log scale), each (n, members, outputs): the forecast of the next point."""
-        x = past.transpose(1, 2).repeat(1, self.members, 1)  # (n, members * inputs, T)
-        h = self.inp(x)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (n, T, inputs) -> (mean, log scale), each (n, members, T, outputs): position t's forecast of t + 1."""
+        n, steps = len(x), x.shape[1]
+        h = self.inp(x.transpose(1, 2).repeat(1, self.members, 1))  # (n, members * inputs, T)
         for block, d in zip(self.blocks, self.pads):
             y = self.drop(self.act(self._causal(block["conv1"], h, d)))
             y = self.drop(self.act(self._causal(block["conv2"], y, d)))
             h = h + y
-        out = self.head(h[:, :, -1:]).view(len(past), self.members, 2, self.outputs)
-        return out[:, :, 0, :], out[:, :, 1, :].clamp(min=MIN_LOG_SCALE)
+        out = self.head(h).view(n, self.members, 2, self.outputs, steps).permute(0, 1, 2, 4, 3)
+        return out[:, :, 0], out[:, :, 1].clamp(min=self.min_log_scale)
+
+
+def receptive_field(kernel: int, dilations: list[int]) -> int:
+    """Past points one forecast sees: two causal convolutions per block."""
+    return 1 + 2 * (kernel - 1) * sum(dilations)
 
 
 def _split(windows: torch.Tensor, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the points before the last, with every channel; the last point's features): input and target."""
-    return windows[:, :-1, :], windows[:, -1, :n_features]
+    """(every point but the last, with every channel; every point but the first, features only): the inputs
+    and what each position forecasts."""
+    return windows[:, :-1, :], windows[:, 1:, :n_features]
 
 
 @register
@@ -98,9 +114,13 @@ class TCNDetector(Detector):
 
     def __init__(self, n_features: int, config: TCNConfig) -> None:
         super().__init__(n_features, config)
+        field = receptive_field(config.kernel, list(config.dilations))
+        if field > config.window - 1:
+            raise ConfigError(f"tcn: the receptive field ({field} points, from kernel {config.kernel} and dilations "
+                              f"{list(config.dilations)}) must fit in the window's {config.window - 1} past points")
         inputs = n_features + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
-                                  list(config.dilations), config.dropout)
+                                  list(config.dilations), config.dropout, float(np.log(config.min_scale)))
         self.module.eval()
 
     @property
@@ -109,29 +129,46 @@ class TCNDetector(Detector):
 
     @property
     def calendar_channels(self) -> int:
-        return CALENDAR_CHANNELS if self.config.calendar else 0
+        return CHANNELS[self.config.calendar]
 
     def _nll(self, module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
-        """Gaussian negative log-likelihood of the last point, summed over members, averaged over features."""
-        past, target = _split(windows, self.n_features)
-        mean, log_scale = module(past)
-        z = (target[:, None, :] - mean) * torch.exp(-log_scale)
-        return (0.5 * z.pow(2) + log_scale).mean(dim=2).sum(dim=1)
+        """Gaussian negative log-likelihood of every point forecast from at least `warm` points, averaged over
+        positions and features, summed over members: per window."""
+        inputs, targets = _split(windows, self.n_features)
+        mean, log_scale = module(inputs)
+        z = (targets[:, None] - mean) * torch.exp(-log_scale)
+        nll = 0.5 * z.pow(2) + log_scale  # (n, members, T, features)
+        start = min(self.config.warm, nll.shape[2] - 1)
+        return nll[:, :, start:].mean(dim=(2, 3)).sum(dim=1)
 
     def fit(self, train: WindowSet, seed: int) -> dict[str, float]:
         return fit_module(self.module, train, self._nll, self.config, seed)
 
     @torch.inference_mode()
-    def score(self, windows: np.ndarray) -> DetectorOutput:
-        w = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
-        past, target = _split(w, self.n_features)
-        mean, log_scale = self.module(past)
+    def score_sequences(self, sequences: np.ndarray) -> DetectorOutput:
+        """Every point of each sequence with a whole window before it, in one pass: the receptive field fits in
+        the window, so each forecast sees exactly what it would see in its own window."""
+        w = torch.from_numpy(np.ascontiguousarray(sequences, dtype=np.float32)).to(self.device)
+        inputs, targets = _split(w, self.n_features)
+        mean, log_scale = self.module(inputs)  # (n, K, L - 1, d)
+        first = self.context - 2  # the forecast of position context - 1
+        return self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:])
+
+    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor) -> DetectorOutput:
+        """(n, K, T, d) forecasts of (n, T, d) targets -> the output for the n x T points, point by point."""
         var = torch.exp(2 * log_scale)
-        member_r2 = ((target[:, None, :] - mean).pow(2) / var).mean(dim=2)  # (n, K)
         mu = mean.mean(dim=1)
         total_var = var.mean(dim=1) + mean.var(dim=1, unbiased=False)
-        r2 = ((target - mu).pow(2) / total_var).double().cpu().numpy()
-        return DetectorOutput(r2.mean(axis=1), shares(r2), members=member_r2.double().cpu().numpy())
+        r2 = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
+        members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
+        return DetectorOutput(r2.mean(axis=1), shares(r2), members=members.double().cpu().numpy())
+
+    @torch.inference_mode()
+    def score(self, windows: np.ndarray) -> DetectorOutput:
+        w = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
+        inputs, targets = _split(w, self.n_features)
+        mean, log_scale = self.module(inputs)  # (n, K, T, d)
+        return self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:])
 
     def state(self) -> list[dict[str, torch.Tensor]]:
         """One dict per member, cut out of the grouped network (so that each member is its own file)."""

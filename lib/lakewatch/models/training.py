@@ -28,6 +28,9 @@ class LoopConfig(BaseModel):
     robust_drop_fraction: float = 0.02
     warmup_epochs: int = 3
     max_windows_per_epoch: int = 200_000  # a random subset of this many windows per epoch when there are more
+    epoch_fraction: float = 1.0  # the share of the windows an epoch draws (a model learning from every point of
+    # a window needs only 1 / window of them to see each point once)
+    min_steps: int = 0  # at least this many optimiser steps, whatever the data's size (more epochs if needed)
 
 
 def seed_module(module: nn.Module, seed: int) -> None:
@@ -56,13 +59,15 @@ def fit_module(module: nn.Module, data: WindowSet, loss: WindowLoss, cfg: LoopCo
     rows = np.arange(len(data))
     dropped = 0
     mean_loss = float("nan")
-    for epoch in range(cfg.epochs):
+    per_epoch = max(1, min(cfg.max_windows_per_epoch, int(np.ceil(len(rows) * cfg.epoch_fraction))))
+    epochs = max(cfg.epochs, int(np.ceil(cfg.min_steps / max(1, np.ceil(per_epoch / cfg.batch_size)))))
+    for epoch in range(epochs):
         if epoch == cfg.warmup_epochs and cfg.robust_drop_fraction > 0 and len(rows) > 10:
             err = window_losses(module, data, rows, loss, max(cfg.batch_size, 4096))
             keep = (err <= torch.quantile(err, 1.0 - cfg.robust_drop_fraction)).numpy()
             dropped = int((~keep).sum())
             rows = rows[keep]
-        order = rows[torch.randperm(len(rows), generator=gen).numpy()][: cfg.max_windows_per_epoch]
+        order = rows[torch.randperm(len(rows), generator=gen).numpy()][:per_epoch]
         module.train()
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
@@ -74,5 +79,5 @@ def fit_module(module: nn.Module, data: WindowSet, loss: WindowLoss, cfg: LoopCo
             total += batch_loss.item() * len(xb)
         module.eval()
         mean_loss = total / max(1, len(order))
-    return {"train_loss": mean_loss, "epochs": float(cfg.epochs), "robust_dropped_windows": float(dropped),
+    return {"train_loss": mean_loss, "epochs": float(epochs), "robust_dropped_windows": float(dropped),
             "train_windows": float(len(data))}

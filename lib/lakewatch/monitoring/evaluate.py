@@ -1,8 +1,10 @@
 """Evaluation against labels: point-wise and event-wise quality of the scores of an interval.
 
 Counts and score histograms are aggregated in Spark; only small histograms reach the driver, where
-ROC-AUC and PR-AUC are computed from them (scores binned at 1/200 of a decade: ties within a bin are
-treated as ties, which is what the AUCs of rounded scores would give).
+ROC-AUC and PR-AUC are computed from them. Rows are ranked by their surprise, -log10 of the tail p-value
+(1 - calibrated): the scale the flags are set on, comparable across entities when the model is calibrated
+per entity (a raw score is not). Surprise is binned at 0.01 (ties within a bin are treated as ties, which is
+what the AUCs of rounded scores would give) up to 16, where float64 holds 1 - calibrated no closer.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import numpy as np
 from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
-BINS_PER_DECADE = 200
+BINS_PER_UNIT = 100
+SURPRISE_CAP = 16.0
+
+
+def surprise_of(calibrated: "Column") -> "Column":
+    """-log10 of the tail p-value, from the calibrated value (1 - p)."""
+    return -F.log10(F.greatest(F.lit(1.0) - calibrated, F.lit(10 ** -SURPRISE_CAP)))
 
 
 def auc_from_histogram(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
@@ -45,7 +53,8 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
     """All metrics of one interval: scores (entity, ts, score, is_anomaly), labels from label_points, events."""
     has_uncertainty = "uncertainty" in scores.columns
     unc = F.col("uncertainty") if has_uncertainty else F.lit(None).cast("double")
-    joined = scores.select("entity", "ts", "score", "is_anomaly", unc.alias("uncertainty")).join(
+    joined = scores.select("entity", "ts", surprise_of(F.col("calibrated")).alias("surprise"), "is_anomaly",
+                           unc.alias("uncertainty")).join(
         labels.select("entity", "ts", "anomaly_id", "kind"), ["entity", "ts"], "left"
     ).withColumn("label", F.col("anomaly_id").isNotNull())
     joined = joined.persist()
@@ -68,7 +77,7 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
             metrics["uncertainty_anomalous_mean"] = float(c["u_anomalous"])
             metrics["uncertainty_ratio"] = float(c["u_anomalous"]) / max(float(c["u_normal"]), 1e-12)
 
-    key = F.floor(F.log10(F.greatest(F.col("score"), F.lit(1e-12))) * BINS_PER_DECADE)
+    key = F.floor(F.col("surprise") * BINS_PER_UNIT)
     hist = joined.groupBy(key.alias("k")).agg(
         F.count(F.when(F.col("label"), 1)).alias("pos"), F.count(F.when(~F.col("label"), 1)).alias("neg")
     ).orderBy(F.col("k").desc()).collect()

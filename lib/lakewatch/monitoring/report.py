@@ -43,8 +43,8 @@ class ReportData:
     """Everything one run's report shows, as plain pandas frames (see the module docstring)."""
 
     run: dict[str, Any]
-    series: pd.DataFrame | None = None  # entity, ts, score, is_anomaly (a few entities)
-    threshold: float | None = None  # raw-score alarm threshold
+    series: pd.DataFrame | None = None  # entity, ts, score (surprise, -log10 p), is_anomaly (a few entities)
+    threshold: float | None = None  # the alarm threshold on that scale
     events: pd.DataFrame | None = None
     anomalies_per_hour: pd.DataFrame | None = None  # hour, n
     drift: pd.DataFrame | None = None  # feature, metric, value, threshold, status
@@ -111,7 +111,7 @@ def scores_figure(series: pd.DataFrame | None, threshold: float | None,
                 ax.axvspan(e.start_ts - pad, e.end_ts + pad, color="#ff7f0e", alpha=0.22,
                            lw=0, label="alert event")
         ax.set_title(f"{entity}  ({len(a)} anomalous of {len(g)} points)", loc="left")
-        ax.set_ylabel("raw score")
+        ax.set_ylabel("surprise (-log10 p)")
         ax.grid(alpha=0.3)
     if log:
         if (s["score"] > 0).all():

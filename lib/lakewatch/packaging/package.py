@@ -18,15 +18,16 @@ from safetensors.torch import save as save_safetensors
 from lakewatch.errors import PackageError
 from lakewatch.models.base import Detector
 from lakewatch.models.registry import detector_class
-from lakewatch.scoring.calibration import Calibration
+from lakewatch.scoring.calibration import Calibration, EntityTails
 from lakewatch.transforms.entities import ENTITIES_FILE, EntityIndex, Spacing, read_arrow_bytes, to_arrow_bytes
 from lakewatch.transforms.normalization import Normalizer
+from lakewatch.transforms.seasonal import SeasonalProfile
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from lakewatch.data.spec import DatasetSpec
-    from lakewatch.scoring.plan import FlagRule, ScoringPlan
+    from lakewatch.scoring.plan import Calibrations, FlagRule, ScoringPlan
 
 FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
@@ -65,13 +66,18 @@ class ModelPackage:
     def features(self) -> list[str]:
         return [f["name"] for f in self.manifest["features"]]
 
-    @property
-    def calibration(self) -> Calibration:
-        return Calibration.from_dict(self.manifest["calibration"])
 
     @property
     def context(self) -> int:
         return int(self.manifest["model"]["context"])
+
+    @property
+    def needs_entity(self) -> bool:
+        return bool(self.manifest["inputs"]["entity"])
+
+    @property
+    def needs_time(self) -> bool:
+        return bool(self.manifest["inputs"]["time"])
 
     @property
     def max_horizon_us(self) -> int:
@@ -120,26 +126,59 @@ class ModelPackage:
         index = EntityIndex(table.column("entity").combine_chunks())
         spacing = Spacing(table.column("spacing_s").to_numpy(), float(m["entities"]["global_spacing_s"]))
         normalizer = Normalizer.from_manifest(m["transforms"]["normalization"], table)
-        members = [Calibration.from_dict(c) for c in m.get("member_calibrations") or []] or None
+        detector = self.detector().to(torch.device(device))
+        seasonal_entry = m["transforms"].get("seasonal")
+        seasonal = (SeasonalProfile.from_table(self.features, int(seasonal_entry["bins"]), table)
+                    if seasonal_entry else None)
         return ScoringPlan(
-            self.features, index, normalizer, spacing, self.detector().to(torch.device(device)), self.calibration,
-            WindowRules(float(m["windows"]["horizon_factor"]), m["windows"]["max_horizon_us"]), members,
+            self.features, index, normalizer, spacing, detector, self.calibrations(table),
+            WindowRules(float(m["windows"]["horizon_factor"]), m["windows"]["max_horizon_us"]), seasonal,
             flag or FlagRule(), top_k,
         )
 
+    def calibrations(self, table: "pa.Table | None" = None) -> "Calibrations":
+        """Every signal's calibration, the entities' own tails (when calibrated per entity), the members'."""
+        from lakewatch.scoring.plan import Calibrations
+
+        m = self.manifest
+        signals = {k: Calibration.from_dict(v) for k, v in m["calibrations"].items()}
+        tails = None
+        if m["calibration_scope"] == "entity":
+            table = self.entity_table() if table is None else table
+            tails = {k: EntityTails(table.column(f"tail:{k}:start").to_numpy(), table.column(f"tail:{k}:scale").to_numpy())
+                     for k in signals}
+        members = [Calibration.from_dict(c) for c in m.get("member_calibrations") or []] or None
+        return Calibrations(signals, tails, members)
+
+    @property
+    def target_false_alarm_rate(self) -> float:
+        return float(next(iter(self.manifest["calibrations"].values()))["target_false_alarm_rate"])
+
 
 def build_package(manifest: dict[str, Any], detector: Detector, entities: EntityIndex, spacing: Spacing,
-                  normalizer: Normalizer) -> ModelPackage:
+                  normalizer: Normalizer, calibrations: "Calibrations", seasonal: SeasonalProfile | None) -> ModelPackage:
     """The package's files and a manifest that lists them with their checksums."""
     files = {member_file(k): save_safetensors(t) for k, t in enumerate(detector.state())}
-    files[ENTITIES_FILE] = to_arrow_bytes(entities, {"spacing_s": spacing.seconds, **normalizer.columns()})
+    columns = {"spacing_s": spacing.seconds, **normalizer.columns(), **(seasonal.columns() if seasonal else {})}
+    for name, tails in (calibrations.entity_tails or {}).items():
+        columns[f"tail:{name}:start"], columns[f"tail:{name}:scale"] = tails.start, tails.scale
+    files[ENTITIES_FILE] = to_arrow_bytes(entities, columns)
     full = {
         **manifest,
         "format_version": FORMAT_VERSION,
         "model": {"type": detector.name, "config": detector.config.model_dump(mode="json"),
-                  "members": [member_file(k) for k in range(len(detector.state()))], "context": detector.context},
+                  "members": [member_file(k) for k in range(len(detector.state()))], "context": detector.context,
+                  "signals": list(detector.signal_names)},
+        # what a row needs besides its features to be scored: its entity, its timestamp
+        "inputs": {"entity": bool(normalizer.needs_entity or calibrations.entity_tails or seasonal
+                                  or detector.context > 1),
+                   "time": bool(seasonal or detector.calendar_channels or detector.context > 1)},
         "entities": {"file": ENTITIES_FILE, "count": len(entities), "global_spacing_s": spacing.global_seconds},
-        "transforms": {"normalization": normalizer.manifest_entry()},
+        "transforms": {"normalization": normalizer.manifest_entry(),
+                       "seasonal": {"bins": seasonal.bins} if seasonal else None},
+        "calibrations": {k: c.to_dict() for k, c in calibrations.signals.items()},
+        "calibration_scope": "entity" if calibrations.entity_tails else "global",
+        "member_calibrations": [c.to_dict() for c in calibrations.members] if calibrations.members else None,
         "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }
     return ModelPackage(json.dumps(full, indent=2, sort_keys=True, default=str).encode(), files)

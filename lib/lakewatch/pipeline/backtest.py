@@ -7,7 +7,7 @@ Protocols:
 - nab: NAB's own protocol: each entity's probationary period (its first 15 % of rows, at most 750) is all
   that is trained on, and everything after it is scored (NAB ignores detections in the probationary period).
 
-Every requested model is measured side by side with the statistical baseline (robust_z). Metrics are written
+Every requested model is measured side by side with the statistical baseline (`baseline`). Metrics are written
 to `evaluation` under the backtest's id: per fold (model_version = the fold number) and over all folds
 (model_version null), with NAB scores when the dataset has anomaly windows.
 """
@@ -40,7 +40,7 @@ from lakewatch.scoring.spark import score_frame
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-BASELINE = "robust_z"
+BASELINE = "baseline"
 PROTOCOLS = ("walk-forward", "nab")
 HEADLINE = ["nab_standard_optimized", "nab_standard", "pr_auc", "f1", "event_recall", "false_alerts_per_entity_day",
             "mean_time_to_detect_s", "point_false_alarm_rate"]
@@ -164,5 +164,5 @@ def score_fold(spark: "SparkSession", settings: Settings, spec: DatasetSpec, mod
     scores.count()
     validated.release()
     events = group_events(scores, EventRules.of(settings.scoring), spacing_frame(spark, package),
-                          package.calibration.target_false_alarm_rate).persist()
+                          package.target_false_alarm_rate).persist()
     return scores, events, package

@@ -74,7 +74,7 @@ def compute_drift(
     score_summary = current_summaries(scores.select(F.col("score").alias(SCORE_FEATURE)), score_cols, profiles)
     records += [r for r in drift_records(profiles, score_summary, cfg) if r[1] in ("psi", "ks", "ks_pvalue")]
     n_anom = scores.where("is_anomaly").count() if n_anomalous is None else n_anomalous
-    records += anomaly_rate_records(package.calibration.target_false_alarm_rate, n_anom,
+    records += anomaly_rate_records(package.target_false_alarm_rate, n_anom,
                                     score_summary[SCORE_FEATURE].count, cfg)
     name, version = package.manifest["name"], int(package.manifest["version"])
     df = spark.createDataFrame(

@@ -20,7 +20,7 @@ from lakewatch.errors import DataError
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVALUATION, EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import read_table, replace_where
-from lakewatch.monitoring.evaluate import evaluate_scores
+from lakewatch.monitoring.evaluate import evaluate_scores, surprise_of
 from lakewatch.monitoring.events import EventRules
 from lakewatch.monitoring.nab_eval import NabSeries, cut_series, nab_scores
 from lakewatch.monitoring.nab_scoring import load_profiles
@@ -51,11 +51,12 @@ def evaluation_metrics(
 
 def nab_corpus(spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, scores: "DataFrame",
                package: ModelPackage) -> list[NabSeries]:
-    """Every entity's whole series (all its source rows) with the interval's scores, cut to the interval."""
+    """Every entity's whole series (all its source rows) with the interval's surprise (-log10 p), cut to the
+    interval."""
     table, _ = read_source(spark, settings, spec)
     timeline = table.select(F.col(spec.entity).cast("string").alias("entity"),
                             F.unix_micros(timestamp_of(table, spec)).alias("t")).where("t IS NOT NULL").toPandas()
-    scored = scores.select("entity", F.unix_micros("ts").alias("t"), "score").toPandas()
+    scored = scores.select("entity", F.unix_micros("ts").alias("t"), surprise_of(F.col("calibrated")).alias("score")).toPandas()
     win = window_spans(spark, settings, spec).toPandas()
     entity_spacing = dict(zip(*[package.entity_table().column(c).to_pylist() for c in ("entity", "spacing_s")]))
     global_spacing = float(package.manifest["entities"]["global_spacing_s"])
@@ -74,7 +75,7 @@ def nab_metrics(spark: "SparkSession", settings: Settings, spec: DatasetSpec, in
                 package: ModelPackage) -> dict[str, float]:
     profiles = load_profiles(settings.path(settings.shared_dir) / NAB_PROFILES)
     corpus = nab_corpus(spark, settings, spec, interval, scores, package)
-    return nab_scores(corpus, profiles, package.calibration.threshold, EventRules.of(settings.scoring))
+    return nab_scores(corpus, profiles, -math.log10(package.target_false_alarm_rate), EventRules.of(settings.scoring))
 
 
 def run_evaluate(

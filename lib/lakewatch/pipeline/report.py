@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 MAX_SERIES_ROWS = 60_000
+SURPRISE_FLOOR = 1e-16  # 1 - calibrated is exact to about this
 MAX_EVENTS = 200
 REPORTS_DIR = "reports"
 
@@ -39,10 +41,11 @@ class KnownParts:
     anomalies_per_hour: pd.DataFrame  # hour, n
 
 
-def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None,
+def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], alarm_rate: float | None,
            known: KnownParts | None = None) -> ReportData:
-    """The report's data for a run: the top events and the scores of their entities, anomalies per hour,
-    drift and quarantine reasons (the last three from `known` when the scoring job passes them)."""
+    """The report's data for a run: the top events and the scores of their entities (as surprise, -log10 of
+    the tail p-value: comparable across entities and models, flagged from -log10 of the alarm rate), anomalies
+    per hour, drift and quarantine reasons (the last three from `known` when the scoring job passes them)."""
     where = interval_predicate(run["dataset"], run["interval_start"], run["interval_end"])
     scores = read_table(spark, settings, SCORES).where(where)
     events = read_table(spark, settings, EVENTS).where(where).orderBy(F.col("peak_score").desc()).limit(MAX_EVENTS)
@@ -52,7 +55,9 @@ def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], thres
     top = list(dict.fromkeys(ev["entity"]))[:MAX_PANELS]  # the entities of the most severe events
     if not top:
         top = [r["entity"] for r in scores.select("entity").distinct().limit(min(3, MAX_PANELS)).collect()]
-    series = scores.where(F.col("entity").isin(top)).select("entity", "ts", "score", "is_anomaly")
+    series = scores.where(F.col("entity").isin(top)).select(
+        "entity", "ts", (-F.log10(F.greatest(F.lit(1.0) - F.col("calibrated"), F.lit(SURPRISE_FLOOR)))).alias("score"),
+        "is_anomaly")
     n = series.count() if (run.get("rows_scored") or 0) > MAX_SERIES_ROWS else 0  # counted only when it may matter
     if n > MAX_SERIES_ROWS:  # thin the normal points, keep every anomaly
         series = series.where(F.col("is_anomaly") | (F.rand(7) < MAX_SERIES_ROWS / n))
@@ -66,17 +71,17 @@ def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], thres
             .agg(F.count("*").alias("n")).toPandas(),
         )
     return ReportData(
-        run=run, series=series.toPandas(), threshold=threshold, events=ev, anomalies_per_hour=known.anomalies_per_hour,
+        run=run, series=series.toPandas(), threshold=-math.log10(alarm_rate) if alarm_rate else None, events=ev, anomalies_per_hour=known.anomalies_per_hour,
         drift=known.drift, quarantine_reasons=pd.DataFrame(sorted(known.reasons.items()), columns=["reason", "n"]),
         drift_thresholds=dict(settings.drift.thresholds),
     )
 
 
-def write_report(spark: "SparkSession", settings: Settings, run: dict[str, Any], threshold: float | None,
+def write_report(spark: "SparkSession", settings: Settings, run: dict[str, Any], alarm_rate: float | None,
                  known: KnownParts | None = None) -> str:
     """Render and store the run's report; returns its location in the lakehouse."""
     path = report_path(settings, run)
-    write_bytes(spark, path, render_report(gather(spark, settings, run, threshold, known)).encode())
+    write_bytes(spark, path, render_report(gather(spark, settings, run, alarm_rate, known)).encode())
     return path
 
 
@@ -90,5 +95,5 @@ def regenerate(spark: "SparkSession", settings: Settings, run_id: str) -> str:
     run = row.asDict()
     threshold = None
     if run["model_name"] and run["model_version"]:
-        threshold = load_package(spark, settings, ModelRef(run["model_name"], int(run["model_version"]))).calibration.threshold
+        threshold = load_package(spark, settings, ModelRef(run["model_name"], int(run["model_version"]))).target_false_alarm_rate
     return write_report(spark, settings, run, threshold)

@@ -88,7 +88,7 @@ def run_score(
             known = KnownParts(drift=drift.frame(), reasons=validated.reasons,
                                anomalies_per_hour=hourly.loc[hourly["anomalous"] > 0, ["hour", "anomalous"]]
                                .rename(columns={"anomalous": "n"}))
-            record.report_path = write_report(spark, settings, record.as_row(), package.calibration.threshold, known)
+            record.report_path = write_report(spark, settings, record.as_row(), package.target_false_alarm_rate, known)
     return record
 
 
@@ -98,7 +98,7 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
     m = package.manifest
     name, version = m["name"], int(m["version"])
     rules = EventRules.of(settings.scoring)
-    events = group_events(written, rules, spacing_frame(spark, package), package.calibration.target_false_alarm_rate)
+    events = group_events(written, rules, spacing_frame(spark, package), package.target_false_alarm_rate)
     events = event_ids(events, spec.name, name, version).select(
         "*", F.lit(spec.name).alias("dataset"), F.lit(name).alias("model_name"),
         F.lit(version).alias("model_version"), F.lit(run_id).alias("run_id"),

@@ -23,30 +23,33 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import functions as F
 
-from lakewatch.config import Settings
+from lakewatch.config import Settings, TrainingSettings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
 from lakewatch.data.quality import flag_rows, select_interval, valid_rows
-from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, windows_of
+from lakewatch.data.sampling import HOLDOUT, TRAIN, SampleWindows, block_sample, windows_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
-from lakewatch.models.base import WindowSet
+from lakewatch.models.base import DetectorOutput, WindowSet
 from lakewatch.models.registry import detector_class, model_config
 from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, reference_profiles
 from lakewatch.monitoring.drift_stats import profile_from_values
 from lakewatch.packaging.package import ModelPackage, build_package
 from lakewatch.packaging.registry import ModelRef, next_version, register
 from lakewatch.pipeline.tracking import tracked_run
-from lakewatch.scoring.calibration import calibrate
-from lakewatch.scoring.plan import ScoringPlan, WindowRules, entity_codes
-from lakewatch.transforms.fitting import training_stats
+from lakewatch.scoring.calibration import calibrate, fit_entity_tails
+from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
+from lakewatch.scoring.windows import WindowIndex
+from lakewatch.transforms.fitting import seasonal_profile, training_stats
+from lakewatch.transforms.normalization import NormalizationConfig, location_scale
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 LABELED_SAMPLE = 5000
 DEFAULT_CADENCE_S = 60.0
+SEASONAL_FLOOR = 0.05  # the seasonal spread is at least this share of the entity's robust scale
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,13 @@ def fit_package(
                             min(cap_us, int(round(max(widest, spacing.global_seconds) * context
                                                   * cfg.window_horizon_factor * 1e6))))
     normalizer = stats.normalizer(features, detector.config.normalization)
-    plan = ScoringPlan(features, index, normalizer, spacing, detector, None, rules,
+    seasonal = None
+    if detector.seasonal_bins:
+        _, robust_scale = location_scale(stats.per_entity, NormalizationConfig(),
+                                         normalizer.global_scale if len(normalizer.global_scale) else None)
+        seasonal = seasonal_profile(normal, features, detector.seasonal_bins, list(stats.entities),
+                                    stats.per_entity.median, SEASONAL_FLOOR * robust_scale)
+    plan = ScoringPlan(features, index, normalizer, spacing, detector, None, rules, seasonal,
                        top_k=settings.scoring.top_features)
     horizon_s = spacing.seconds * context * cfg.window_horizon_factor if context > 1 else np.zeros(len(index))
     timing = spark.createDataFrame(pd.DataFrame({
@@ -142,7 +151,7 @@ def fit_package(
     sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed, timing)
     rows = collect_rows(sample, features, ("split", "target"))
     located = plan.locate(rows.entity, len(rows.ts))
-    values = plan.model_inputs(normalizer.apply(rows.x, located), rows.ts)
+    values = plan.model_inputs(rows.x, rows.ts, located)
     codes = entity_codes(rows.entity)
     horizons = plan.horizons(located) if context > 1 else None
     split, target = rows.extra["split"].astype(np.int64), rows.extra["target"].astype(bool)
@@ -153,14 +162,16 @@ def fit_package(
                         f"in {interval} (a longer interval, or a smaller training.block_points)")
 
     metrics = detector.fit(WindowSet(values, train_w.windows), cfg.seed)
+    if not detector.learns:  # nothing was learned from the training windows: they calibrate as well as held-out ones
+        hold_w = SampleWindows(WindowIndex(np.concatenate([train_w.windows.index, hold_w.windows.index]),
+                                           np.concatenate([train_w.windows.n_valid, hold_w.windows.n_valid])),
+                               np.concatenate([train_w.rows, hold_w.rows]))
     held = plan.raw(values, hold_w.windows)
     _finite_or_fail({"heldout_score": float(np.max(held.score)) if len(held.score) else 0.0, **metrics}, "metrics")
-    calibration = calibrate(held.score, cfg.target_false_alarm_rate)
-    members = None
-    if held.members is not None:
-        members = [calibrate(held.members[:, k], cfg.target_false_alarm_rate) for k in range(held.members.shape[1])]
-    plan = plan.with_calibration(calibration, members)
-    metrics.update(heldout_mean_score=float(held.score.mean()), threshold=calibration.threshold,
+    calibrations = fit_calibrations(plan, held, located.pos[hold_w.rows], len(index), cfg)
+    plan = plan.with_calibrations(calibrations)
+    first = calibrations.signals[detector.signal_names[0]]
+    metrics.update(heldout_mean_score=float(held.score.mean()), threshold=first.threshold,
                    rows_normal=float(stats.overall.count[0]), train_windows=float(len(train_w.rows)),
                    heldout_windows=float(len(hold_w.rows)), entities=float(len(stats.entities)),
                    cadence_s=float(spacing.global_seconds))
@@ -176,18 +187,33 @@ def fit_package(
         "name": name, "version": version, "dataset": spec.name, "created_at": datetime.now(timezone.utc).isoformat(),
         "features": [f.model_dump() for f in spec.features],
         "windows": {"context": context, "horizon_factor": rules.factor, "max_horizon_us": rules.max_horizon_us},
-        "calibration": calibration.to_dict(),
-        "member_calibrations": [c.to_dict() for c in members] if members else None,
         "reference_profile": reference,
         "training": {"table": spec.table_path(settings), "delta_version": version_in, "start": interval.start.isoformat(),
                      "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": run_id},
         "metrics": metrics,
     }
-    package = build_package(manifest, detector, index, spacing, normalizer)
+    package = build_package(manifest, detector, index, spacing, normalizer, calibrations, seasonal)
     rows_normal = int(stats.overall.count[0])
     normal.unpersist()
     flagged.unpersist()
     return Trained(package, metrics, rows_normal, version_in)
+
+
+def fit_calibrations(plan: ScoringPlan, held: DetectorOutput, held_pos: np.ndarray, n_entities: int,
+                     cfg: TrainingSettings) -> Calibrations:
+    """Each signal's calibration on the held-out windows; each entity's own tails of them when the profile
+    calibrates per entity; each ensemble member's calibration (for the uncertainty)."""
+    signals = plan.signal_matrix(held)
+    rate = cfg.target_false_alarm_rate
+    cals = {name: calibrate(signals[:, k], rate) for k, name in enumerate(plan.detector.signal_names)}
+    tails = None
+    if cfg.calibration_scope == "entity":
+        tails = {name: fit_entity_tails(cals[name], held_pos, signals[:, k], n_entities, cfg.entity_tail_prior)
+                 for k, name in enumerate(plan.detector.signal_names)}
+    members = None
+    if held.members is not None:
+        members = [calibrate(held.members[:, k], rate) for k in range(held.members.shape[1])]
+    return Calibrations(cals, tails, members)
 
 
 def run_train(

@@ -74,3 +74,51 @@ def p_values(cal: Calibration, scores: np.ndarray) -> np.ndarray:
 def calibrated_values(cal: Calibration, scores: np.ndarray) -> np.ndarray:
     """1 - p-value: in [0, 1], higher is more anomalous, comparable across models."""
     return 1.0 - p_values(cal, scores)
+
+
+@dataclass(frozen=True)
+class EntityTails:
+    """Each entity's own exponential tail of one signal: where it starts and how fast it falls, estimated from
+    the entity's held-out scores and shrunk toward the global tail in proportion to how few it had.
+
+    With one threshold for many different series (a hundred hosts, or NAB's eighteen unrelated files), what is
+    rare for one entity is ordinary for another: a p-value from the entity's own tail makes `calibrated`
+    mean "how unusual for this entity", and one alarm rate fit all of them.
+    """
+
+    start: np.ndarray  # (m,) u_e
+    scale: np.ndarray  # (m,) beta_e
+
+    def p_values(self, cal: Calibration, scores: np.ndarray, pos: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """Tail p-values for the entity of each score; below an entity's tail start, the global body read at the
+        same share of that start; unseen entities use the global calibration."""
+        s = np.asarray(scores, dtype=np.float64)
+        if len(self.start) == 0:
+            return p_values(cal, s)
+        u = np.where(unseen, cal.tail_start, self.start[pos])
+        beta = np.where(unseen, cal.tail_scale, self.scale[pos])
+        tail = cal.tail_fraction * np.exp(-(s - u) / beta)
+        body = p_values(cal, s * (cal.tail_start / np.maximum(u, 1e-300)))
+        return np.where(s > u, tail, np.maximum(body, cal.tail_fraction))
+
+
+def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m: int, prior: float) -> EntityTails:
+    """Per-entity tails from held-out scores of entities 0..m-1 (codes): the entity's (1 - tail_fraction)
+    quantile and mean excess over it, each shrunk toward the global value as (n u_e + prior u) / (n + prior)."""
+    start, scale = np.full(m, cal.tail_start), np.full(m, cal.tail_scale)
+    order = np.argsort(codes, kind="stable")
+    c, s = codes[order], np.asarray(scores, dtype=np.float64)[order]
+    bounds = np.flatnonzero(np.concatenate([[True], c[1:] != c[:-1], [True]]))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        x = s[a:b]
+        x = x[np.isfinite(x)]
+        if len(x) < 5:
+            continue
+        u = float(np.quantile(x, 1.0 - cal.tail_fraction))
+        excess = x[x > u] - u
+        beta = float(excess.mean()) if len(excess) else cal.tail_scale
+        n, k = len(x), int(c[a])
+        start[k] = (n * u + prior * cal.tail_start) / (n + prior)
+        ne = len(excess)
+        scale[k] = max((ne * beta + prior * cal.tail_fraction * cal.tail_scale) / (ne + prior * cal.tail_fraction), 1e-12)
+    return EntityTails(start, scale)

@@ -13,13 +13,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakewatch.models.base import Detector, DetectorOutput
-from lakewatch.scoring.calibration import Calibration, p_values
+from lakewatch.scoring.calibration import Calibration, EntityTails, p_values
 from lakewatch.scoring.windows import WindowIndex, gather, window_index
 from lakewatch.transforms.calendar import calendar_features
 from lakewatch.transforms.entities import EntityIndex, Located, Spacing
 from lakewatch.transforms.normalization import Normalizer
+from lakewatch.transforms.seasonal import SeasonalProfile
 
 CHUNK = 4096  # windows materialised at a time: bounded memory whatever the batch
+SEQUENCE = 1024  # targets per sequence on the detector's sequence path
 SURPRISE_FLOOR = 1e-300
 
 
@@ -53,6 +55,21 @@ class ScoredRows:
     unseen: np.ndarray  # (n,) bool: the entity had no statistics of its own at training
 
 
+@dataclass(frozen=True)
+class Calibrations:
+    """How the plan turns a detector's output into p-values: a calibration per signal (the detector's score
+    when it has one signal), each entity's own tails when the package was calibrated per entity, and the
+    members' calibrations for the uncertainty of an ensemble."""
+
+    signals: dict[str, Calibration]
+    entity_tails: dict[str, EntityTails] | None = None
+    members: list[Calibration] | None = None
+
+    @property
+    def target_false_alarm_rate(self) -> float:
+        return next(iter(self.signals.values())).target_false_alarm_rate
+
+
 @dataclass
 class ScoringPlan:
     """Everything a worker needs to score rows, built from a package (or, at training, piece by piece)."""
@@ -62,9 +79,9 @@ class ScoringPlan:
     normalizer: Normalizer
     spacing: Spacing
     detector: Detector
-    calibration: Calibration | None
+    calibrations: Calibrations | None
     windows: WindowRules
-    member_calibrations: list[Calibration] | None = None
+    seasonal: SeasonalProfile | None = None
     flag: FlagRule = FlagRule()
     top_k: int = 3
 
@@ -72,22 +89,34 @@ class ScoringPlan:
     def context(self) -> int:
         return self.detector.context
 
-    def with_calibration(self, calibration: Calibration, members: list[Calibration] | None = None) -> "ScoringPlan":
-        return replace(self, calibration=calibration, member_calibrations=members)
+    def with_calibrations(self, calibrations: Calibrations) -> "ScoringPlan":
+        return replace(self, calibrations=calibrations)
+
+    @property
+    def needs_entity(self) -> bool:
+        """Whether scoring needs each row's entity: per-entity statistics or calibration, or windows."""
+        tails = self.calibrations is not None and self.calibrations.entity_tails is not None
+        return self.normalizer.needs_entity or self.context > 1 or self.seasonal is not None or tails
 
     def locate(self, entity: "pa.Array | np.ndarray | None", n: int) -> Located:
-        """Each row's entity in the index, when the transforms or the windows need it."""
-        if self.normalizer.needs_entity or self.context > 1:
+        """Each row's entity in the index, when anything per entity is needed."""
+        if self.needs_entity:
             return self.entities.locate(entity, n)
         return Located(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
 
-    def model_inputs(self, z: np.ndarray, ts: np.ndarray | None) -> np.ndarray:
-        """Normalised features, with the calendar channels appended when the detector wants them."""
-        if not self.detector.calendar_channels:
-            return z
-        if ts is None:
-            raise ValueError("a model with calendar inputs needs each row's timestamp")
-        return np.concatenate([z, calendar_features(ts)], axis=1)
+    def model_inputs(self, x: np.ndarray, ts: np.ndarray | None, located: Located) -> np.ndarray:
+        """The detector's input rows: normalised features, then their seasonal residuals and the calendar
+        channels when the detector wants them."""
+        parts = [self.normalizer.apply(x, located)]
+        if self.detector.seasonal_bins:
+            if ts is None or self.seasonal is None:
+                raise ValueError("a model with seasonal inputs needs each row's timestamp and a seasonal profile")
+            parts.append(self.seasonal.residuals(x, ts, located))
+        if self.detector.calendar_channels:
+            if ts is None:
+                raise ValueError("a model with calendar inputs needs each row's timestamp")
+            parts.append(calendar_features(ts, self.detector.calendar_channels))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def horizons(self, located: Located) -> np.ndarray:
         return self.spacing.horizons_us(located, self.context, self.windows.factor, self.windows.max_horizon_us)
@@ -99,30 +128,49 @@ class ScoringPlan:
             d = len(self.features)
             return DetectorOutput(np.zeros(0), np.zeros((0, d)))
         cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate([getattr(o, name) for o in outs])  # noqa: E731
-        return DetectorOutput(cat("score"), cat("contributions"), cat("uncertainty"), cat("members"))
+        return DetectorOutput(cat("score"), cat("contributions"), cat("uncertainty"), cat("members"), cat("signals"))
 
-    def finish(self, out: DetectorOutput, warming_up: np.ndarray, unseen: np.ndarray) -> ScoredRows:
-        """Calibration, uncertainty, flag and attributions of the detector's output."""
-        if self.calibration is None:
+    def finish(self, out: DetectorOutput, warming_up: np.ndarray, located: Located) -> ScoredRows:
+        """Calibration, uncertainty, flag and attributions of the detector's output (rows located)."""
+        if self.calibrations is None:
             raise RuntimeError("the plan has no calibration yet")
         score = np.nan_to_num(out.score.astype(np.float64), nan=np.inf, posinf=np.inf)
-        p = p_values(self.calibration, score)
+        p = self.p_values(out, located)
         uncertainty = self.uncertainty(out)
+        target = self.calibrations.target_false_alarm_rate
         if self.flag.lower_bound_sigmas > 0 and uncertainty is not None:
-            bound = surprise(p) - self.flag.lower_bound_sigmas * uncertainty
-            flag = bound >= surprise(np.array([self.calibration.target_false_alarm_rate]))[0]
+            flag = surprise(p) - self.flag.lower_bound_sigmas * uncertainty >= surprise(np.array([target]))[0]
         else:
-            flag = score >= self.calibration.threshold
+            flag = p <= target
         idx, share = top_shares(out.contributions[flag], self.top_k)
-        return ScoredRows(score, 1.0 - p, uncertainty, flag, idx, share, warming_up, unseen)
+        return ScoredRows(score, 1.0 - p, uncertainty, flag, idx, share, warming_up, located.unseen)
+
+    def signal_matrix(self, out: DetectorOutput) -> np.ndarray:
+        raw = out.score[:, None] if out.signals is None else out.signals
+        return np.nan_to_num(np.asarray(raw, dtype=np.float64), nan=np.inf, posinf=np.inf)
+
+    def p_values(self, out: DetectorOutput, located: Located) -> np.ndarray:
+        """Each signal's p-value (the entity's own tail when calibrated per entity), and the smallest of them
+        times the number of signals (Bonferroni: S chances to look unusual)."""
+        cals = self.calibrations
+        signals = self.signal_matrix(out)
+        ps = []
+        for k, name in enumerate(self.detector.signal_names):
+            tails = cals.entity_tails.get(name) if cals.entity_tails else None
+            if tails is None:
+                ps.append(p_values(cals.signals[name], signals[:, k]))
+            else:
+                ps.append(tails.p_values(cals.signals[name], signals[:, k], located.pos, located.unseen))
+        return np.minimum(1.0, len(ps) * np.min(np.column_stack(ps), axis=1))
 
     def uncertainty(self, out: DetectorOutput) -> np.ndarray | None:
         """The spread (standard deviation) of the ensemble members' surprise, -log10 p under each member's own
         calibration: how many orders of magnitude of tail probability the members disagree by. Large where
         the data is unlike training; the detector's own uncertainty when it has no member calibrations."""
-        if out.members is not None and self.member_calibrations:
+        members = self.calibrations.members if self.calibrations else None
+        if out.members is not None and members:
             s = np.column_stack([surprise(p_values(c, out.members[:, k].astype(np.float64)))
-                                 for k, c in enumerate(self.member_calibrations)])
+                                 for k, c in enumerate(members)])
             return s.std(axis=1)
         return None if out.uncertainty is None else out.uncertainty.astype(np.float64)
 
@@ -135,20 +183,60 @@ class ScoringPlan:
         values. Rows that are not targets serve as history only.
         """
         located = self.locate(entity, len(x))
-        values = self.model_inputs(self.normalizer.apply(x, located), ts)
+        values = self.model_inputs(x, ts, located)
         rows = np.arange(len(values)) if targets is None else np.asarray(targets, dtype=np.int64)
+        at = Located(located.pos[rows], located.unseen[rows])
         if self.context == 1:
             windows = WindowIndex(rows.astype(np.int32)[:, None], np.ones(len(rows), dtype=np.int32))
-        else:
-            if entity is None or ts is None:
-                raise ValueError("a model with context > 1 needs each row's entity and timestamp")
-            windows = window_index(entity_codes(entity), ts, self.context, self.horizons(located), rows)
-        unseen = located.unseen if (self.normalizer.needs_entity or self.context > 1) else np.zeros(len(x), dtype=bool)
-        return self.finish(self.detect(values, windows), windows.warming_up, unseen[rows])
+            return self.finish(self.detect(values, windows), windows.warming_up, at)
+        if entity is None or ts is None:
+            raise ValueError("a model with context > 1 needs each row's entity and timestamp")
+        codes = entity_codes(entity)
+        windows = window_index(codes, ts, self.context, self.horizons(located), rows)
+        return self.finish(self.detect_rows(values, codes, windows, rows), windows.warming_up, at)
 
     def raw(self, values: np.ndarray, windows: WindowIndex) -> DetectorOutput:
         """The detector's output on windows of model inputs: what training calibrates."""
         return self.detect(values, windows)
+
+    def detect_rows(self, values: np.ndarray, codes: np.ndarray, windows: WindowIndex, rows: np.ndarray) -> DetectorOutput:
+        """The detector's output for the windows ending at `rows`: runs of consecutive rows with whole windows
+        go through the detector's sequence path when it has one (each point computed once, not once per
+        window it is in), the rest window by window. The same numbers either way."""
+        w = self.context
+        full = windows.n_valid == w
+        if w == 1 or full.sum() < 2 * w or type(self.detector).score_sequences is Detector.score_sequences:
+            return self.detect(values, windows)
+        idx = np.flatnonzero(full)
+        r = rows[idx]
+        breaks = np.flatnonzero((np.diff(r) != 1) | (codes[r[1:]] != codes[r[:-1]])) + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(r)]])
+        pieces = [(a, min(a + SEQUENCE, b)) for s0, b in zip(starts, ends) for a in range(s0, b, SEQUENCE)]
+        length = max(e - a for a, e in pieces) + w - 1
+        seqs = np.zeros((len(pieces), length, values.shape[1]), dtype=np.float32)
+        for k, (a, e) in enumerate(pieces):
+            seqs[k, : e - a + w - 1] = values[r[a] - w + 1 : r[e - 1] + 1]
+        outs = [self.detector.score_sequences(seqs[k:k + max(1, CHUNK // length)])
+                for k in range(0, len(pieces), max(1, CHUNK // length))]
+        per_seq = length - w + 1
+        take = np.concatenate([k * per_seq + np.arange(e - a) for k, (a, e) in enumerate(pieces)])
+        parts = {name: None if getattr(outs[0], name) is None else np.concatenate([getattr(o, name) for o in outs])[take]
+                 for name in ("score", "contributions", "uncertainty", "members", "signals")}
+        rest = np.flatnonzero(~full)
+        others = self.detect(values, WindowIndex(windows.index[rest], windows.n_valid[rest])) if len(rest) else None
+        merged = {}
+        for name, got in parts.items():
+            if got is None:
+                merged[name] = None
+                continue
+            out = np.zeros((len(rows), *got.shape[1:]), dtype=got.dtype)
+            out[idx] = got
+            if others is not None:
+                out[rest] = getattr(others, name)
+            merged[name] = out
+        return DetectorOutput(merged["score"], merged["contributions"], merged["uncertainty"], merged["members"],
+                              merged["signals"])
 
 
 def surprise(p: np.ndarray) -> np.ndarray:

@@ -146,24 +146,26 @@ def _result_type():
     ])
 
 
-def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_entity: bool,
+def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_entity: bool, needs_time: bool,
                   unseen: "Accumulator | None" = None) -> "DataFrame":
-    """Context 1: a scalar Arrow UDF over (entity?, features as float64) returning one struct per row."""
+    """Context 1: a scalar Arrow UDF over (entity?, time?, features as float64) returning one struct per row;
+    the entity and the time travel only when the package needs them."""
     from pyspark.sql import functions as F
 
     @F.arrow_udf(_result_type())
     def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         plan = shipped.plan()
         for cols in batches:
-            cols = cols if isinstance(cols, tuple) else (cols,)  # one input column arrives bare
-            entity = cols[0] if needs_entity else None
-            values = cols[1:] if needs_entity else cols
-            x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in values])
-            out = plan.score_rows(entity, None, x)
+            cols = list(cols) if isinstance(cols, tuple) else [cols]  # one input column arrives bare
+            entity = cols.pop(0) if needs_entity else None
+            ts = cols.pop(0).to_numpy(zero_copy_only=False).astype(np.int64) if needs_time else None
+            x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in cols])
+            out = plan.score_rows(entity, ts, x)
             _note_unseen(unseen, entity, out)
             yield pa.StructArray.from_arrays(result_arrays(out, features), names=OUTPUT_COLUMNS)
 
-    inputs = ([F.col("entity")] if needs_entity else []) + [F.col(f).cast("double") for f in features]
+    inputs = (([F.col("entity")] if needs_entity else []) + ([F.unix_micros("ts")] if needs_time else [])
+              + [F.col(f).cast("double") for f in features])
     scored = apply(*inputs).alias("_scored")
     return df.select("entity", "ts", "logical_date", scored).select("entity", "ts", "logical_date", "_scored.*")
 
@@ -226,10 +228,8 @@ def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", s
     history of causal windows. `unseen` (unseen_accumulator) collects the entities training did not see."""
     from pyspark.sql import functions as F
 
-    m = package.manifest
     shipped = ship(df, package, sc)
     if package.context == 1:
-        needs_entity = m["transforms"]["normalization"]["scope"] == "entity"
-        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features, needs_entity,
-                             unseen)
+        return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features,
+                             package.needs_entity, package.needs_time, unseen)
     return score_windowed(df, shipped, package.features, start_us, partitions, unseen)

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import FeatureStats, NormalizationConfig, Normalizer
+from lakewatch.transforms.seasonal import SeasonalProfile
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -81,3 +82,35 @@ def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
         entities=np.array([str(r["entity"]) for r in groups], dtype=object),
         per_entity=stats(groups), overall=stats(total), spacing_s=spacing,
     )
+
+
+def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: list[str], loc: np.ndarray,
+                     floor: np.ndarray) -> SeasonalProfile:
+    """Two aggregations over (entity, ts, features...) rows: each entity's median per time-of-day bin and
+    feature, then the median absolute deviation from it (x 1.4826, at least `floor`, per entity and feature).
+    A bin without rows falls back to `loc` (the entity's median)."""
+    d = len(features)
+    slot = {e: i for i, e in enumerate(entities)}
+    b = (F.unix_micros("ts") % F.lit(86_400_000_000) * F.lit(bins) / F.lit(86_400_000_000)).cast("int")
+    rows = df.select("entity", b.alias("_bin"), *features)
+    meds = rows.groupBy("entity", "_bin").agg(
+        *[F.percentile_approx(f, 0.5, 10_000).alias(f"m{j}") for j, f in enumerate(features)]).collect()
+    median = np.repeat(np.asarray(loc, dtype=np.float64)[:, None, :], bins, axis=1).copy()
+    for r in meds:
+        i = slot.get(str(r["entity"]))
+        if i is not None:
+            median[i, int(r["_bin"])] = [r[f"m{j}"] if r[f"m{j}"] is not None else median[i, int(r["_bin"]), j]
+                                         for j in range(d)]
+    spark = df.sparkSession
+    table = spark.createDataFrame(
+        [(e, k, *[float(median[i, k, j]) for j in range(d)]) for e, i in slot.items() for k in range(bins)],
+        ["entity", "_bin", *[f"m{j}" for j in range(d)]])
+    dev = rows.join(F.broadcast(table), ["entity", "_bin"]).groupBy("entity").agg(
+        *[F.percentile_approx(F.abs(F.col(f) - F.col(f"m{j}")), 0.5, 10_000).alias(f"d{j}")
+          for j, f in enumerate(features)]).collect()
+    scale = np.array(floor, dtype=np.float64).copy()
+    for r in dev:
+        i = slot.get(str(r["entity"]))
+        if i is not None:
+            scale[i] = np.maximum([1.4826 * (r[f"d{j}"] or 0.0) for j in range(d)], floor[i])
+    return SeasonalProfile(features, bins, median, scale)
