@@ -1,0 +1,92 @@
+"""The lakehouse's tables without Spark, through delta-rs: for Airflow tasks and the UI, on any storage.
+
+A local lakehouse is read as folders; an `s3a://` lakehouse (Spark's scheme) as `s3://` with the endpoint
+and path-style setting of the profile's Spark options and the credentials of the environment. A table that
+exists but cannot be read is an error, never an empty result: a gate that reads nothing would be green.
+No pyspark here: DAG files and the Airflow plugin import this module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakewatch.config import Settings
+from lakewatch.errors import LakewatchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+def table_uri(settings: Settings, name: str) -> str:
+    """The URI delta-rs opens for a lakehouse table (s3a:// becomes s3://)."""
+    root = settings.lakehouse.rstrip("/")
+    if root.startswith("s3a://"):
+        root = "s3://" + root[len("s3a://"):]
+    return f"{root}/{name}"
+
+
+def storage_options(settings: Settings) -> dict[str, str]:
+    """delta-rs storage options for the lakehouse: none locally; endpoint, region, credentials for S3."""
+    if "://" not in settings.lakehouse or settings.lakehouse.startswith("file://"):
+        return {}
+    opts: dict[str, str] = {}
+    endpoint = settings.spark.options.get("spark.hadoop.fs.s3a.endpoint") or os.environ.get("AWS_ENDPOINT_URL", "")
+    if endpoint:
+        opts["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    if settings.spark.options.get("spark.hadoop.fs.s3a.path.style.access", "").lower() == "true":
+        opts["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        if os.environ.get(key):
+            opts[key] = os.environ[key]
+    opts.setdefault("AWS_REGION", "us-east-1")
+    return opts
+
+
+def open_table(settings: Settings, name: str) -> "DeltaTable | None":
+    """The table, or None when it was never created; any other failure is a LakewatchError that says so."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    uri = table_uri(settings, name)
+    if "://" not in uri and not (Path(uri) / "_delta_log").is_dir():
+        return None
+    try:
+        return DeltaTable(uri, storage_options=storage_options(settings) or None)
+    except TableNotFoundError:
+        return None
+    except Exception as exc:
+        raise LakewatchError(f"cannot read the {name} table at {uri}: {type(exc).__name__}: {exc}") from exc
+
+
+def read_pandas(settings: Settings, name: str, filters: list[tuple[str, str, Any]] | None = None,
+                columns: list[str] | None = None, required: bool = True) -> "pd.DataFrame":
+    """A table (or the rows matching filters) as pandas; a missing table is an error when required."""
+    import pandas as pd
+
+    table = open_table(settings, name)
+    if table is None:
+        if required:
+            raise LakewatchError(f"the {name} table does not exist at {table_uri(settings, name)}")
+        return pd.DataFrame(columns=columns or [])
+    try:
+        return table.to_pandas(filters=filters or None, columns=columns)
+    except Exception as exc:
+        raise LakewatchError(f"cannot read the {name} table at {table_uri(settings, name)}: {exc}") from exc
+
+
+def append_rows(settings: Settings, name: str, rows: list[dict[str, Any]]) -> None:
+    """Append rows to an existing table with its own schema (columns not given are null)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    table = open_table(settings, name)
+    if table is None:
+        raise LakewatchError(f"the {name} table does not exist at {table_uri(settings, name)}")
+    schema: pa.Schema = pa.schema(table.schema().to_arrow())
+    data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    write_deltalake(table_uri(settings, name), data, mode="append", storage_options=storage_options(settings) or None)

@@ -1,0 +1,179 @@
+"""Writes to the lakehouse tables: created on first use, replaced by interval, appended, upserted; retried.
+
+Every write conforms its rows to the table's declared schema, so no write can drift it. A table created by
+an older Lakewatch that lacks a declared column gets it added (nullable) on first use. Concurrent writers
+of other intervals (or of the table's creation) lose a race now and then: those commits are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Callable
+
+from lakewatch.config import Settings
+from lakewatch.lakehouse.tables import Table, interval_predicate
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger("lakewatch")
+CONCURRENT_RETRIES = 6
+_RACE_MARKERS = ("Concurrent", "ProtocolChanged", "MetadataChanged", "FileAlreadyExists", "already exists")
+
+
+def is_delta(spark: "SparkSession", path: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)
+
+
+def _lost_race(exc: BaseException) -> bool:
+    text = type(exc).__name__ + str(exc)[:2000]
+    return any(marker in text for marker in _RACE_MARKERS)
+
+
+def with_retries(action: Callable[[], object], what: str, retries: int = CONCURRENT_RETRIES) -> None:
+    """Run a Delta commit, retrying when a concurrent writer won the race."""
+    for attempt in range(retries):
+        try:
+            action()
+            return
+        except Exception as exc:  # delta raises py4j-wrapped Concurrent* exceptions
+            if not _lost_race(exc) or attempt == retries - 1:
+                raise
+            log.info("%s lost a race with a concurrent writer (%s): retrying", what, type(exc).__name__)
+            time.sleep(0.3 * 2**attempt)
+
+
+def _add_missing_columns(spark: "SparkSession", path: str, table: Table) -> None:
+    """Add the declared columns that a table written by an older version lacks (nullable, at the end)."""
+    present = set(spark.read.format("delta").load(path).columns)
+    missing = [f for f in table.schema.fields if f.name not in present]
+    if missing:
+        cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+        with_retries(lambda: spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})"), f"migrate {table.name}")
+        log.warning("table %s: added columns %s", table.name, [f.name for f in missing])
+
+
+_ENSURED: set[str] = set()  # tables this process has found (or made) with every declared column
+
+
+def ensure_table(spark: "SparkSession", settings: Settings, table: Table) -> str:
+    """Create the table empty, with its declared schema, if it does not exist yet; return its path.
+
+    Idempotent under concurrency: when two first runs create it at once, the loser finds it created.
+    Checked once per table and process: a job writes to the same tables many times.
+    """
+    path = table.path(settings)
+    if path in _ENSURED:
+        return path
+    if is_delta(spark, path):
+        _add_missing_columns(spark, path, table)
+        _ENSURED.add(path)
+        return path
+
+    def create() -> None:
+        if is_delta(spark, path):
+            return
+        writer = spark.createDataFrame([], table.schema).write.format("delta").mode("ignore")
+        if table.partition_by:
+            writer = writer.partitionBy(*table.partition_by)
+        writer.save(path)
+
+    with_retries(create, f"create {table.name}")
+    _ENSURED.add(path)
+    return path
+
+
+def read_table(spark: "SparkSession", settings: Settings, table: Table) -> "DataFrame":
+    return spark.read.format("delta").load(ensure_table(spark, settings, table))
+
+
+def conform(df: "DataFrame", table: Table) -> "DataFrame":
+    """Select the table's columns in order with its types, so that no write can drift the schema."""
+    from pyspark.sql import functions as F
+
+    missing = [c for c in table.columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"rows for table {table.name} lack columns {missing}")
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in table.schema.fields])
+
+
+def replace_where(
+    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str, run_id: str | None = None
+) -> int:
+    """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched.
+
+    Returns the number of rows written. The commit carries the run id as its userMetadata, so the run finds
+    its own commit's metrics even when other runs commit to the same table at the same time. Delta makes no
+    commit when there is nothing to add and nothing to remove (a quiet day with no events): that is 0 rows.
+    """
+    path = ensure_table(spark, settings, table)
+    rows = conform(df, table)
+    writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    if run_id:
+        writer = writer.option("userMetadata", run_id)
+    with_retries(lambda: writer.save(path), f"replace {table.name} {predicate}")
+    if not run_id:
+        return -1
+    metrics = commit_metrics(spark, path, run_id)
+    return int(metrics.get("numOutputRows", 0)) if metrics is not None else 0
+
+
+def replace_interval(
+    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", dataset: str, start: "date", end: "date",
+    run_id: str | None = None,
+) -> int:
+    """Atomically replace one dataset's logical dates [start, end) of a partitioned table with df."""
+    return replace_where(spark, settings, table, df, interval_predicate(dataset, start, end), run_id)
+
+
+def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame") -> None:
+    path = ensure_table(spark, settings, table)
+    rows = conform(df, table)
+    with_retries(lambda: rows.write.format("delta").mode("append").save(path), f"append {table.name}")
+
+
+def upsert(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", keys: list[str]) -> None:
+    """Insert df's rows, replacing the rows with the same keys: one MERGE, one commit."""
+    from delta.tables import DeltaTable
+
+    path = ensure_table(spark, settings, table)
+    rows = conform(df, table)
+    cond = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+
+    def merge() -> None:
+        (DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), cond)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+    with_retries(merge, f"upsert {table.name}")
+
+
+def table_version(spark: "SparkSession", path: str) -> int:
+    """The current Delta version of a table: the lineage recorded with every run and model."""
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def commit_metrics(spark: "SparkSession", path: str, run_id: str) -> dict[str, str] | None:
+    """The operation metrics of the latest commit this run made to the table (tagged with its run id),
+    or None when the run made no commit to it."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    row = (
+        DeltaTable.forPath(spark, path).history(50).where(F.col("userMetadata") == run_id)
+        .orderBy(F.col("version").desc()).select("operationMetrics").first()
+    )
+    return None if row is None else dict(row[0] or {})
+
+
+def last_commit_metrics(spark: "SparkSession", path: str) -> dict[str, str]:
+    """The operation metrics of the table's latest commit (for single-writer tools such as the benchmark)."""
+    from delta.tables import DeltaTable
+
+    return dict(DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()[0] or {})
