@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 DEMO_START ?= 2026-03-02
 
-.PHONY: setup test demo airflow airflow-password bench bench-windows clean
+.PHONY: setup test demo airflow airflow-password bench bench-windows bench-quality clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -89,6 +89,10 @@ airflow: setup airflow-password
 # Benchmarks live outside the package (bench/); the Spark workers import bench.baselines, hence PYTHONPATH.
 bench: setup
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.scoring
+
+# Detection quality: every registered model through `lakewatch backtest` on NAB and the demo data (bench/quality.py).
+bench-quality: setup
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.quality $(QUALITY_ARGS)
 
 # How causal windows are assembled in Spark, against the row-wise path (see bench/windows.py).
 bench-windows: setup

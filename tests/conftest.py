@@ -15,14 +15,25 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this venv's Python, as the driver does
 
 
+# small tables: one task per Delta state rebuild, no UI, no stats-driven file skipping work to speak of
+TEST_SPARK_OPTIONS = {
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.ui.enabled": "false",
+    "spark.default.parallelism": "2",
+    "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
+}
+
+
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     lakehouse = tmp_path_factory.mktemp("lakehouse")
     settings = load_settings("local", env={}).with_lakehouse(str(lakehouse))
-    spark = settings.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 2})
+    options = {**settings.spark.options, **TEST_SPARK_OPTIONS}
+    spark = settings.spark.model_copy(update={"master": "local[2]", "shuffle_partitions": 2, "options": options})
     training = settings.training.model_copy(update={"sample_size": 20_000})
-    return settings.model_copy(update={"spark": spark, "training": training}).with_model_overrides(
-        "dense_ae", {"epochs": 12})
+    small = settings.model_copy(update={"spark": spark, "training": training})
+    return small.with_model_overrides("dense_ae", {"epochs": 12}).with_model_overrides(
+        "tcn", {"epochs": 4, "min_steps": 120, "members": 2})
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +76,7 @@ def trained_lake(spark, base_settings: Settings, tmp_path_factory: pytest.TempPa
     profile.write_text(
         f"profile: test\nlakehouse: {settings.lakehouse}\n"
         "spark: {master: 'local[2]', shuffle_partitions: 2, driver_memory: 2g,"
-        " options: {spark.databricks.delta.snapshotPartitions: '2'}}\n"
+        " options: {spark.databricks.delta.snapshotPartitions: '1', spark.ui.enabled: 'false'}}\n"
         "airflow: {retries: 1, retry_delay_s: 5, score_schedule: null, train_schedule: null}\n"
     )
     return settings, spec, profile

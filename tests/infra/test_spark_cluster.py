@@ -68,6 +68,7 @@ def submit(url: str, settings, profile: Path, zip_path: str, run_id: str) -> sub
         "spark-submit", "--master", url, "--py-files", zip_path, "--jars", ",".join(delta_jars(settings)),
         "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.executor.memory=768m",
         "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.task.maxFailures=4",
+        "--conf", "spark.databricks.delta.snapshotPartitions=1",
         str(REPO / "jobs" / "score.py"), "--dataset", "demo_metrics", "--start", str(DAY.start), "--end", str(DAY.end),
         "--run-id", run_id,
     ]
@@ -103,7 +104,7 @@ def test_cluster_output_equals_local_output_with_a_worker_killed_mid_job(spark, 
     # wait until both workers run an executor of the job, then kill the first worker
     while time.monotonic() < deadline and len(list(state.glob("worker-*/work/app-*/*"))) < 2:
         time.sleep(1)
-    time.sleep(8)
+    time.sleep(4)
     assert proc.poll() is None, "the job ended before the worker could be killed"
     killed = subprocess.run([script, "kill-worker", "1"], env=env, capture_output=True, text=True)
     assert killed.returncode == 0, killed.stderr

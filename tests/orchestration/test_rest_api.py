@@ -1,6 +1,6 @@
 """`airflow standalone` on a free local port (scheduler, API server, LocalExecutor): trigger lakewatch_score
 through the REST API with a conf, wait for the run to succeed, check every output it wrote and the summary it
-returns, and stop the server (SIGINT to its process group)."""
+returns, and stop the server (SIGTERM to its process group, SIGKILL if it lingers)."""
 
 from __future__ import annotations
 
@@ -80,9 +80,9 @@ def standalone(airflow_env, tmp_path_factory):
         token = call(base, "/auth/token", body={"username": "admin", "password": PASSWORD})["access_token"]
         yield base, token, tmp_path / "standalone.log"
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=60)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)

@@ -215,7 +215,8 @@ def test_a_run_killed_after_its_scores_commit_shows_as_incomplete(spark, lake, t
     spec_file = tmp_path / "gauss.yaml"
     spec_file.write_text(json.dumps(DatasetSpec.model_dump(spec, exclude_none=True)))
     profile = tmp_path / "profile.yaml"
-    profile.write_text(f"lakehouse: {settings.lakehouse}\nspark: {{master: 'local[1]', shuffle_partitions: 2}}\n"
+    profile.write_text(f"lakehouse: {settings.lakehouse}\nspark: {{master: 'local[2]', shuffle_partitions: 2, "
+                       "options: {spark.ui.enabled: 'false', spark.databricks.delta.snapshotPartitions: '1'}}\n"
                        "training: {target_false_alarm_rate: 0.000001}\n")
     run_id = "score-killed"
     proc = subprocess.Popen(

@@ -42,7 +42,7 @@ def test_first_model_is_production_and_package_is_complete(spark, lake):
     settings, spec, trained, _ = lake
     assert trained.ref == ModelRef("demo_metrics", 1) and trained.stage == "production"
     folder = Path(artifact_dir(settings, trained.ref))
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "member-0.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["entities.arrow", "manifest.json", "member-0.safetensors"]
     row = versions(spark, settings, "demo_metrics").first()
     assert row["training_version"] == 0 and row["training_start"] == TRAIN.start
     assert row["artifact"] == "artifacts/models/demo_metrics/v1"  # relative to the lakehouse: a moved lakehouse works

@@ -91,21 +91,18 @@ def json_safe(value: Any) -> Any:
 
 
 def write_run(spark: "SparkSession", settings: Settings, record: RunRecord, first: bool = False) -> None:
-    """Write the run's row, replacing any earlier row of the same run id (a retry of a DAG task keeps its
-    id); a rerun has a new id and adds a row.
-
-    The first write of a run is a blind append when its id is new (cheap, and appends never conflict); every
-    other write replaces the rows of its run id in one commit (replaceWhere, which finds them by the files'
-    run_id statistics instead of joining the whole table as a MERGE would).
+    """Write the run's row: the first write of a run (its `running` row) is a blind append, cheap and never in
+    conflict; every later write replaces all rows of its run id in one commit (replaceWhere, which finds them by
+    the files' run_id statistics instead of joining the whole table as a MERGE would). A retried DAG task keeps
+    its run id, so its retry appends a second `running` row until its outcome replaces both; a rerun has a new
+    id and adds a row.
     """
-    from pyspark.sql import functions as F
-
     from lakewatch.lakehouse.tables import RUNS
-    from lakewatch.lakehouse.writes import append, read_table, replace_where
+    from lakewatch.lakehouse.writes import append, replace_where
 
     row = record.as_row()
     df = spark.createDataFrame([tuple(row.get(c) for c in RUNS.columns)], RUNS.schema)
-    if first and read_table(spark, settings, RUNS).where(F.col("run_id") == record.run_id).isEmpty():
+    if first:
         append(spark, settings, RUNS, df)
         return
     replace_where(spark, settings, RUNS, df, f"run_id = '{record.run_id.replace(chr(39), chr(39) * 2)}'")

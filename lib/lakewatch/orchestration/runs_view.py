@@ -54,7 +54,8 @@ def record_failure(settings: Settings, context: dict[str, Any]) -> None:
 
 def summarise_run(settings: Settings, airflow_run_id: str, interval: dict[str, str], dataset: str) -> dict[str, Any]:
     """The DAG run's summary: counts, anomalies, drift and where the outputs are (shown as XCom and in the log)."""
-    rows = {r["job"]: r for r in read_runs(settings, [run_id_for(airflow_run_id, t) for t in ("score", "evaluate")])}
+    newest_first = read_runs(settings, [run_id_for(airflow_run_id, t) for t in ("score", "evaluate")])
+    rows = {r["job"]: r for r in reversed(newest_first)}  # a retried task's newest row wins
     score = rows.get("score", {})
     details = json.loads(score.get("details") or "{}")
     drift = details.get("drift", {})

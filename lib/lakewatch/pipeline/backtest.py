@@ -14,6 +14,7 @@ to `evaluation` under the backtest's id: per fold (model_version = the fold numb
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -60,6 +61,7 @@ class BacktestResult:
     folds: list[Fold]
     metrics: dict[tuple[str, int | None], dict[str, float]] = field(default_factory=dict)  # (model, fold) -> metrics
     record: RunRecord | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # model -> wall-clock of its folds (train + score)
 
     def overall(self, model: str) -> dict[str, float]:
         return self.metrics[(model, None)]
@@ -122,6 +124,7 @@ def run_backtest(
     record = RunRecord(bt_id, "backtest", spec.name, whole.start, whole.end)
     with tracked_run(spark, settings, record):
         for model in models:
+            began = time.perf_counter()
             scored_all, events_all, cached = None, None, []
             for fold in folds:
                 scores, events, package = score_fold(spark, settings, spec, model, fold, bt_id, train_rows, test_rows)
@@ -135,6 +138,7 @@ def run_backtest(
                 spark, settings, spec, test_range, scored_all, events_all, package))
             for df in cached:
                 df.unpersist()
+            result.seconds[model] = round(time.perf_counter() - began, 1)
         test_range = Interval(folds[0].test.start, folds[-1].test.end)
         write_metrics(spark, settings, spec, bt_id, [
             MetricSet(fold.test if number else test_range, model, number, values)

@@ -1,0 +1,101 @@
+"""`make bench-quality`: every registered model through `lakewatch backtest`, side by side, on data nobody here made
+(the NAB subset) and on the generated operations data, printed as one table.
+
+Protocols (the same code as `lakewatch backtest`; nothing is tuned on the scored part):
+- NAB: `import-nab`, then NAB's own protocol: each series' probationary period (its first 15 %, at most 750
+  rows) is all that is trained on, the rest is scored, alerts are scored by NAB's scorer (three profiles;
+  `nab_*_optimized` is NAB's threshold optimisation, `nab_*` the model's production threshold).
+- demo: `generate` 15 days x 8 hosts (seed 42, the data of `make demo`), walk-forward: train on week 1, score
+  week 2 against the injected labels (event recall per kind, false alerts per entity-day, PR-AUC).
+
+The profile is `conf/quality.yaml` (a lakehouse under bench-results/, NAB's event rule). Results: the table on
+stdout, every metric in the lakehouse's `evaluation` table under the backtest ids, and bench-results/quality.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+
+from lakewatch.config import Settings, load_settings
+from lakewatch.data.spec import load_dataset_spec
+from lakewatch.lakehouse.session import build_session
+from lakewatch.models.registry import model_names
+from lakewatch.pipeline.backtest import BacktestResult, run_backtest
+
+DEMO = {"start": date(2026, 3, 2), "days": 15, "entities": 8, "seed": 42}
+DEMO_TEST = (date(2026, 3, 2), date(2026, 3, 16))  # week 1 trains, week 2 is scored
+COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
+           "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "false_alerts_per_entity_day",
+           "point_false_alarm_rate", "uncertainty_ratio"]
+
+
+def prepare(spark, settings: Settings, datasets: list[str]) -> None:
+    """NAB imported and the demo generated into the bench lakehouse, once (they are snapshots of fixed inputs)."""
+    from lakewatch.lakehouse.tables import raw_table_path
+    from lakewatch.lakehouse.writes import is_delta
+
+    if "nab" in datasets:
+        spec = load_dataset_spec("nab", settings)
+        if not is_delta(spark, spec.table_path(settings)):
+            from lakewatch.demo.nab import import_nab
+
+            nab_dir = settings.path(settings.shared_dir) / "datasets" / "nab"
+            import_nab(spark, nab_dir, spec.table_path(settings), spec.labels_path(settings),
+                       raw_table_path(settings, "nab_windows"))
+    if "demo_metrics" in datasets:
+        spec = load_dataset_spec("demo_metrics", settings)
+        if not is_delta(spark, spec.table_path(settings)):
+            from lakewatch.demo.generate import GeneratorParams, write_generated
+
+            write_generated(spark, GeneratorParams(**DEMO), spec.table_path(settings), spec.labels_path(settings))
+
+
+def backtest(spark, settings: Settings, dataset: str, models: list[str]) -> BacktestResult:
+    spec = load_dataset_spec(dataset, settings)
+    if dataset == "nab":
+        return run_backtest(spark, settings, spec, models, "nab", backtest_id="bench-quality-nab")
+    return run_backtest(spark, settings, spec, models, "walk-forward", *DEMO_TEST, train_days=7, every_days=7,
+                        backtest_id=f"bench-quality-{dataset}")
+
+
+def table(rows: list[dict]) -> str:
+    cols = ["dataset", "model", *[c for c in COLUMNS if any(r.get(c) is not None for r in rows)], "seconds"]
+    fmt = lambda v: "-" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    cells = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
+    return "\n".join([line(cols), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--conf", default="quality", help="profile (default conf/quality.yaml)")
+    p.add_argument("--models", default=",".join(model_names()), help="comma-separated (default: every registered)")
+    p.add_argument("--datasets", default="nab,demo_metrics")
+    p.add_argument("--out", default="bench-results/quality.json")
+    args = p.parse_args(argv)
+    settings = load_settings(args.conf)
+    models = [m for m in args.models.split(",") if m]
+    datasets = [d for d in args.datasets.split(",") if d]
+    spark = build_session(settings, app_name="lakewatch-bench-quality")
+    prepare(spark, settings, datasets)
+    rows = []
+    for dataset in datasets:
+        result = backtest(spark, settings, dataset, models)
+        rows += [{"dataset": dataset, "model": model, **result.overall(model), "seconds": result.seconds[model]}
+                 for model in result.seconds]
+        print(table([r for r in rows if r["dataset"] == dataset]), flush=True)
+    print("\n" + table(rows))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"profile": settings.source, "rows": rows}, indent=1, default=str))
+    print(f"\nwritten: {out}; every metric: lakewatch --conf {args.conf} sql \"SELECT * FROM evaluation WHERE run_id "
+          "LIKE 'bench-quality-%'\"")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
