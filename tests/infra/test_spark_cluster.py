@@ -69,6 +69,8 @@ def submit(url: str, settings, profile: Path, zip_path: str, run_id: str) -> sub
         "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.executor.memory=768m",
         "--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.task.maxFailures=4",
         "--conf", "spark.databricks.delta.snapshotPartitions=1",
+        "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC -XX:TieredStopAtLevel=1",
+        "--conf", "spark.executor.extraJavaOptions=-Duser.timezone=UTC -XX:TieredStopAtLevel=1",
         str(REPO / "jobs" / "score.py"), "--dataset", "demo_metrics", "--start", str(DAY.start), "--end", str(DAY.end),
         "--run-id", run_id,
     ]

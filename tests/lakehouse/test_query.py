@@ -4,13 +4,14 @@ import json
 from datetime import date
 
 from deltalake import DeltaTable
-from tests.helpers import small_spec, write_rows
+
 from lakewatch.cli import main
 from lakewatch.data.intervals import Interval
 from lakewatch.lakehouse.query import format_rows, run_sql
 from lakewatch.lakehouse.tables import QUARANTINE
 from lakewatch.pipeline.validate import run_validate
 from tests.data.test_quality import ROWS, SCHEMA
+from tests.helpers import small_spec, write_rows
 
 
 def test_format_rows():

@@ -27,7 +27,7 @@ from lakewatch.lakehouse.writes import table_version
 from lakewatch.packaging.registry import ModelRef, artifact_dir
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import _finite_or_fail, run_train
-from tests.conftest import subprocess_env
+from tests.conftest import SUBPROCESS_SPARK_OPTIONS, subprocess_env
 from tests.helpers import GAUSS_SCHEMA, GAUSS_SPEC, gaussian_rows, write_rows
 
 START = date(2026, 3, 2)
@@ -216,7 +216,7 @@ def test_a_run_killed_after_its_scores_commit_shows_as_incomplete(spark, lake, t
     spec_file.write_text(json.dumps(DatasetSpec.model_dump(spec, exclude_none=True)))
     profile = tmp_path / "profile.yaml"
     profile.write_text(f"lakehouse: {settings.lakehouse}\nspark: {{master: 'local[2]', shuffle_partitions: 2, "
-                       "options: {spark.ui.enabled: 'false', spark.databricks.delta.snapshotPartitions: '1'}}\n"
+                       f"options: {{{SUBPROCESS_SPARK_OPTIONS}}}}}\n"
                        "training: {target_false_alarm_rate: 0.000001}\n")
     run_id = "score-killed"
     proc = subprocess.Popen(

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from tabulate import tabulate
 
 from lakewatch.config import Settings
-from lakewatch.errors import QueryError
+from lakewatch.errors import LakewatchError, QueryError
 from lakewatch.lakehouse.sql_guard import check_read_only
 from lakewatch.lakehouse.tables import OUTPUT_TABLES, RAW_DIR, join
-from lakewatch.errors import LakewatchError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

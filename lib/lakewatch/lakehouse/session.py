@@ -54,6 +54,31 @@ def resolve_delta_jars(settings: Settings) -> list[Path]:
     return sorted(target.glob("*.jar"))
 
 
+def launch_options(settings: Settings) -> dict[str, str]:
+    """What a driver JVM must be started with (memory, JVM flags) and the profile's own options: spark-submit
+    gets these as --conf, since a session built inside an already running driver cannot change them."""
+    return {
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        **settings.spark.options,
+    }
+
+
+def session_options(settings: Settings) -> dict[str, str]:
+    """Every option of a Lakewatch session but the jars: Delta, Arrow, UTC, a small-machine shuffle."""
+    return {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        **launch_options(settings),
+    }
+
+
 def build_session(settings: Settings, master: str | None = "", app_name: str | None = None) -> "SparkSession":
     """Build (or reuse) the session. master="" takes the profile's; None or "spark-submit" leaves it to
     spark-submit, which has already set it (the jobs in jobs/ run that way)."""
@@ -63,20 +88,7 @@ def build_session(settings: Settings, master: str | None = "", app_name: str | N
     master = settings.spark.master if master == "" else master
     if master is not None and master != SUBMIT_MASTER:
         builder = builder.master(master)
-    options = {
-        "spark.jars": ",".join(delta_jars(settings)),
-        "spark.driver.memory": settings.spark.driver_memory,
-        "spark.sql.extensions": DELTA_EXTENSION,
-        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.databricks.delta.schema.autoMerge.enabled": "false",
-        **settings.spark.options,
-    }
+    options = {"spark.jars": ",".join(delta_jars(settings)), **session_options(settings)}
     for key, value in options.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

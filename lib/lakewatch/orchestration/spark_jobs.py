@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from lakewatch.config import Settings
+from lakewatch.lakehouse.session import launch_options
 
 
 def default_args(settings: Settings) -> dict[str, Any]:
@@ -44,6 +45,7 @@ def spark_submit_kwargs(settings: Settings, job: str, args: list[str]) -> dict[s
         "application_args": args,
         "jars": ",".join(jars) or None,
         "conf": {
+            **launch_options(settings),
             "spark.pyspark.python": python,
             "spark.pyspark.driver.python": python,
             "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
