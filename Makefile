@@ -15,10 +15,11 @@ DEMO_START ?= 2026-03-02
 
 setup: $(INSTALLED) $(JARS)
 
+# uv (pinned in constraints.txt) installs the same pinned set as pip would, from its cache in a fraction of the time.
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $@
 
 # Delta jars: resolved once from Maven Central by Spark's own resolver; every session then runs offline.
