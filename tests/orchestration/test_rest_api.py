@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakewatch.lakehouse.tables import EVALUATION, EVENTS, QUARANTINE, SCORES
+from lakewatch.lakehouse.tables import EVENTS, QUARANTINE, SCORES
 from lakewatch.orchestration.runs_view import read_runs
 from lakewatch.orchestration.spark_jobs import run_id_for
 
@@ -89,11 +89,15 @@ def standalone(airflow_env, tmp_path_factory):
         log.close()
 
 
-def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone):
+def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone, tmp_path):
+    """A spec without labels (the same data and model name) keeps the run to one Spark job: `evaluate` is
+    short-circuited (evaluate through Airflow runs in `make demo`; the job itself is tested in process)."""
     settings, spec, _ = trained_lake
     base, token, log = standalone
+    spec_file = tmp_path / "demo_metrics_unlabeled.yaml"
+    spec_file.write_text(json.dumps(spec.model_dump(mode="json", exclude_none=True, exclude={"labels"})))
     wait_for("the DAG to be parsed", lambda: call(base, "/api/v2/dags/lakewatch_score", token)["dag_id"], 240)
-    conf = {"dataset": "demo_metrics", "start": "2026-03-04", "end": "2026-03-05"}
+    conf = {"dataset": str(spec_file), "start": "2026-03-04", "end": "2026-03-05"}
     run = call(base, "/api/v2/dags/lakewatch_score/dagRuns", token, {"logical_date": None, "conf": conf})
     assert run["conf"] == conf
     path = f"/api/v2/dags/lakewatch_score/dagRuns/{run['dag_run_id']}"
@@ -101,17 +105,16 @@ def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone)
     assert state == "success", Path(log).read_text()[-5000:]
     tasks = call(base, f"{path}/taskInstances", token)["task_instances"]
     states = {t["task_id"]: t["state"] for t in tasks}
-    assert states["score"] == states["evaluate"] == states["summary"] == "success"
+    assert states["score"] == states["summary"] == "success" and states["evaluate"] == "skipped"
 
     runs = {r["job"]: r for r in read_runs(settings, [run_id_for(run["dag_run_id"], t) for t in ("score", "evaluate")])}
-    assert {j: r["status"] for j, r in runs.items()} == {"score": "success", "evaluate": "success"}
+    assert {j: r["status"] for j, r in runs.items()} == {"score": "success"}
     score = runs["score"]
     day = F.col("logical_date") == F.lit("2026-03-04").cast("date")
     read = lambda t: spark.read.format("delta").load(t.path(settings)).where(day)  # noqa: E731
     assert read(SCORES).count() == score["rows_scored"] == score["rows_in"] - score["rows_quarantined"] > 0
     assert read(QUARANTINE).count() == score["rows_quarantined"]
     assert read(EVENTS).count() == score["n_events"]
-    assert read(EVALUATION).where("metric = 'f1'").count() == 1
     assert score["report_path"].endswith(".html")
     summary = call(base, f"{path}/taskInstances/summary/xcomEntries/return_value", token)["value"]
     assert summary["rows_scored"] == score["rows_scored"] and summary["status"] == "success"
