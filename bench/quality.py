@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lakewatch.config import Settings, load_settings
 from lakewatch.data.spec import load_dataset_spec
+from lakewatch.lakehouse.query import format_rows
 from lakewatch.lakehouse.session import build_session
 from lakewatch.models.registry import model_names
 from lakewatch.pipeline.backtest import BacktestResult, run_backtest
@@ -62,12 +63,10 @@ def backtest(spark, settings: Settings, dataset: str, models: list[str]) -> Back
 
 
 def table(rows: list[dict]) -> str:
+    """The rows as the CLI prints tables (NaN and missing as "-")."""
     cols = ["dataset", "model", *[c for c in COLUMNS if any(r.get(c) is not None for r in rows)], "seconds"]
-    fmt = lambda v: "-" if v is None or v != v else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
-    cells = [[fmt(r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))  # noqa: E731
-    return "\n".join([line(cols), line(["-" * w for w in widths]), *map(line, cells)])
+    cell = lambda v: "-" if v is None or v != v else v  # noqa: E731
+    return format_rows(cols, [[cell(r.get(c)) for c in cols] for r in rows], "table")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"profile": settings.source, "rows": rows}, indent=1, default=str))
     print(f"\nwritten: {out}; every metric: lakewatch --conf {args.conf} sql \"SELECT * FROM evaluation WHERE run_id "
-          "LIKE 'bench-quality-%'\"")
+          "LIKE 'backtest-bench-quality-%'\"")
     return 0
 
 

@@ -121,7 +121,7 @@ class Backtest:
         p.add_argument("--protocol", choices=["walk-forward", "nab"], default="walk-forward")
         p.add_argument("--train-days", type=int, default=7, help="walk-forward: days of training before each cut")
         p.add_argument("--every-days", type=int, default=7, help="walk-forward: days scored after each cut")
-        p.add_argument("--backtest-id", help="default: a new id (results replace those of the same id)")
+        p.add_argument("--backtest-id", help="default: a new id; 'backtest-' is prefixed when missing (results replace those of the same id)")
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -29,6 +29,16 @@ def new_run_id(job: str) -> str:
     return f"{job}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
+BACKTEST_PREFIX = "backtest-"  # every backtest's run id starts so: `evaluate` never replaces a backtest's rows
+
+
+def backtest_run_id(given: str | None = None) -> str:
+    """A backtest's run id: the given one (prefixed when it lacks the prefix) or a new one."""
+    if not given:
+        return f"{BACKTEST_PREFIX}{uuid.uuid4().hex[:10]}"
+    return given if given.startswith(BACKTEST_PREFIX) else BACKTEST_PREFIX + given
+
+
 @dataclass
 class RunRecord:
     """What a job did, filled in as it goes and written once at its end (success or failure)."""

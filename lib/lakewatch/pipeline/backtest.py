@@ -15,7 +15,6 @@ to `evaluation` under the backtest's id: per fold (model_version = the fold numb
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ from lakewatch.data.intervals import Interval
 from lakewatch.data.quality import timestamp_of, validate_interval
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError, LakewatchError
-from lakewatch.lakehouse.runs import RunRecord
+from lakewatch.lakehouse.runs import RunRecord, backtest_run_id
 from lakewatch.monitoring.events import EventRules, group_events
 from lakewatch.monitoring.nab_scoring import probationary_length
 from lakewatch.packaging.package import ModelPackage
@@ -109,7 +108,7 @@ def run_backtest(
 ) -> BacktestResult:
     if protocol not in PROTOCOLS:
         raise LakewatchError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
-    bt_id = backtest_id or f"backtest-{uuid.uuid4().hex[:10]}"
+    bt_id = backtest_run_id(backtest_id)
     whole = dataset_range(spark, settings, spec) if (start is None or end is None) else Interval(start, end)
     if protocol == "nab":
         folds = [Fold(1, whole, whole)]

@@ -17,7 +17,7 @@ from lakewatch.data.labels import label_points, window_spans
 from lakewatch.data.quality import timestamp_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
-from lakewatch.lakehouse.runs import RunRecord, new_run_id
+from lakewatch.lakehouse.runs import BACKTEST_PREFIX, RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVALUATION, EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import read_table, replace_where
 from lakewatch.monitoring.evaluate import evaluate_scores, surprise_of
@@ -95,7 +95,7 @@ def run_evaluate(
         write_metrics(spark, settings, spec, record.run_id,
                       [MetricSet(interval, record.model_name, record.model_version, metrics)],
                       f"logical_date = DATE'{interval.start}' AND interval_end = DATE'{interval.end}' "
-                      "AND NOT startswith(run_id, 'backtest-')")
+                      f"AND NOT startswith(run_id, '{BACKTEST_PREFIX}')")
         record.rows_scored = int(metrics["rows"])
         record.details["metrics"] = metrics
     return metrics, record
