@@ -48,7 +48,7 @@ class TrainingSettings(_Strict):
     out for calibration, and no training window reaches into a held-out block (nor the reverse).
     """
 
-    default_model: str = "dense_ae"
+    default_model: str = "tcn"
     sample_size: int = 200_000
     holdout_fraction: float = 0.2
     block_points: int = 64

@@ -1,5 +1,6 @@
 """The generator: deterministic under a seed, realistic structure, every kind of anomaly labeled."""
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -54,6 +55,32 @@ def test_every_kind_is_injected_and_labeled(generated):
     # each anomaly is one contiguous run of points of one host
     spans = labels.groupBy("anomaly_id").agg(F.count("*").alias("n"), F.min("ts").alias("a"), F.max("ts").alias("b"))
     assert spans.where("(unix_timestamp(b) - unix_timestamp(a)) / 300 + 1 != n").count() == 0
+
+
+def test_decoupling_keeps_the_values_but_not_the_relation(spark, generated):
+    """A decoupled metric takes values its host always takes (its own cycle, half a day out of phase) while the
+    other metrics stay as they were: it is visible only against them (or against its hour)."""
+    df, labels = generated
+    clean, _ = generate_frames(spark, replace(PARAMS, anomaly_rate=0.0))  # the same normal values, no anomaly
+    names = [m for m, *_ in METRICS]
+    got = df.dropDuplicates(["host", "ts"]).select("host", "ts", *[F.col(m).alias(f"a_{m}") for m in names])
+    ref = clean.select("host", "ts", *[F.col(m).alias(f"c_{m}") for m in names])
+    rows = (got.join(labels.where("kind = 'decoupling'").select("host", "ts"), ["host", "ts"])
+            .join(ref, ["host", "ts"]).collect())
+    assert len(rows) >= 24
+    moved = [[m for m in names if abs(r[f"a_{m}"] - r[f"c_{m}"]) > 1e-9] for r in rows]
+    assert all(len(m) <= 1 for m in moved)  # one metric decouples, the others are untouched
+    assert sum(len(m) == 1 for m in moved) >= 0.9 * len(rows)
+    bounds = {r["host"]: r for r in clean.groupBy("host").agg(
+        *[F.min(m).alias(f"lo_{m}") for m in names], *[F.max(m).alias(f"hi_{m}") for m in names]).collect()}
+    scale = {m: sc for m, sc, *_ in METRICS}
+    gaps = []
+    for r, m in zip(rows, moved):
+        if m:
+            b = bounds[r["host"]]
+            assert b[f"lo_{m[0]}"] - 1e-9 <= r[f"a_{m[0]}"] <= b[f"hi_{m[0]}"] + 1e-9  # a value the host always takes
+            gaps.append(abs(r[f"a_{m[0]}"] - r[f"c_{m[0]}"]) / scale[m[0]])
+    assert sum(gaps) / len(gaps) > 1.0  # yet far from what the other metrics say it should be
 
 
 def test_drift_day_shifts_one_metric_for_every_host(spark):

@@ -33,20 +33,28 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory, spark, trained_lake):
+    """The standalone cluster; while its daemons start, the same day is scored locally (the reference)."""
     state = tmp_path_factory.mktemp("cluster")
     env = {
         **subprocess_env(Path("/nonexistent")), "LAKEWATCH_CLUSTER_DIR": str(state), "MASTER_PORT": str(free_port()),
         "MASTER_UI_PORT": str(free_port()), "WORKER_UI_PORT": str(free_port()), "WORKER_MEMORY": "1g",
-        "VENV": str(Path(sys.executable).parents[1]),
+        "VENV": str(Path(sys.executable).parents[1]), "SPARK_DAEMON_JAVA_OPTS": "-XX:TieredStopAtLevel=1",
     }
     script = str(REPO / "infra" / "spark-cluster.sh")
-    out = subprocess.run([script, "start", "2"], env=env, capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    starting = subprocess.Popen([script, "start", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
     try:
+        settings, spec, _ = trained_lake
+        record = run_score(spark, settings, spec, DAY, run_id="local-baseline")
+        local = scores_of_day(spark, settings), record
+        out, _ = starting.communicate(timeout=180)
+        assert starting.returncode == 0, out[-4000:]
         url = subprocess.run([script, "url"], env=env, capture_output=True, text=True).stdout.strip()
-        yield url, script, env
+        yield url, script, env, local
     finally:
+        if starting.poll() is None:
+            starting.wait(timeout=180)
         subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
 
 
@@ -78,13 +86,6 @@ def submit(url: str, settings, profile: Path, zip_path: str, run_id: str) -> sub
                             stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.fixture(scope="module")
-def local_scores(spark, trained_lake):
-    settings, spec, _ = trained_lake
-    record = run_score(spark, settings, spec, DAY, run_id="local-baseline")
-    return scores_of_day(spark, settings), record
-
-
 def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:
     """Same rows, same keys and flags; scores equal up to float32 summation order (batches differ)."""
     assert len(got) == len(want)
@@ -94,12 +95,11 @@ def assert_same_scores(got: pd.DataFrame, want: pd.DataFrame) -> None:
     pd.testing.assert_series_equal(got["calibrated"], want["calibrated"], rtol=1e-5)
 
 
-def test_cluster_output_equals_local_output_with_a_worker_killed_mid_job(spark, trained_lake, cluster, package_zip,
-                                                                         local_scores):
+def test_cluster_output_equals_local_output_with_a_worker_killed_mid_job(spark, trained_lake, cluster, package_zip):
     """One job on the cluster, a worker SIGKILLed while it runs: the job finishes on the other worker, exactly
     once (no duplicate rows), with the same scores, quarantine and run counts as the same day scored locally."""
     settings, _, profile = trained_lake
-    url, script, env = cluster
+    url, script, env, local_scores = cluster
     proc = submit(url, settings, profile, package_zip, "cluster-killed")
     state = Path(env["LAKEWATCH_CLUSTER_DIR"])
     deadline = time.monotonic() + 180

@@ -28,7 +28,7 @@ METRICS: list[tuple[str, float, float | None, float | None]] = [
     ("net_in_mbps", 15.0, 0.0, None),
     ("gc_pause_ms", 5.0, 0.0, None),
 ]
-KINDS = ["spike", "level_shift", "slow_drift", "correlation_break", "stuck", "malformed"]
+KINDS = ["spike", "level_shift", "slow_drift", "correlation_break", "stuck", "decoupling", "malformed"]
 # duration range of each kind, in minutes
 DURATIONS = {
     "spike": (5, 15),
@@ -36,6 +36,7 @@ DURATIONS = {
     "slow_drift": (360, 720),
     "correlation_break": (120, 180),
     "stuck": (120, 240),
+    "decoupling": (120, 240),
     "malformed": (30, 60),
 }
 TWO_53 = float(2**53)
@@ -153,14 +154,16 @@ def generate_frames(spark: "SparkSession", p: GeneratorParams) -> tuple["DataFra
     in_anom = F.col("has") & (F.col("pos") >= F.col("a_start")) & (F.col("pos") < F.col("a_start") + F.col("len"))
     df = df.withColumn("in_anom", in_anom)
 
-    # normal values and the values at the anomaly's start (for `stuck`) as columns of their own, so that
-    # each effect below refers to a column instead of repeating the whole expression
+    # normal values, the values at the anomaly's start (for `stuck`) and half a day away (for `decoupling`) as
+    # columns of their own, so that each effect below refers to a column instead of repeating the whole expression
     normal = _metrics(p, h, s)
     stuck_at = _metrics(p, h, F.col("day") * p.steps_per_day + F.col("a_start"))
+    other_half = _metrics(p, h, s + p.steps_per_day // 2)
     df = df.select(
         "*",
         *[c.alias(f"n_{n}") for n, c in normal.items()],
         *[stuck_at[n].alias(f"s_{n}") for n, _, _, _ in METRICS],
+        *[other_half[n].alias(f"o_{n}") for n, _, _, _ in METRICS],
     )
     progress = (F.col("pos") - F.col("a_start") + 1) / F.col("len")
     cols: dict[str, Column] = {}
@@ -173,6 +176,9 @@ def generate_frames(spark: "SparkSession", p: GeneratorParams) -> tuple["DataFra
             .when(target & (k == "level_shift"), v + 4 * scale)
             .when(target & (k == "slow_drift"), v + 6 * scale * progress)
             .when(target & (k == "stuck"), F.col(f"s_{name}"))
+            # the metric follows its own daily cycle half a day out of phase: the same values as always, no longer
+            # moving with the metrics it usually follows
+            .when(target & (k == "decoupling"), F.col(f"o_{name}"))
             .when(F.col("in_anom") & (k == "correlation_break") & F.lit(name == "cpu_pct"), v + 3 * scale)
             .when(F.col("in_anom") & (k == "correlation_break") & F.lit(name == "throughput_rps"), v * 0.4)
             .otherwise(v)

@@ -76,6 +76,12 @@ class Detector(ABC):
     signal_names: ClassVar[tuple[str, ...]] = ("score",)
     learns: ClassVar[bool] = True  # False: fit learns nothing from the windows, so every window can calibrate it
 
+    @property
+    def learned_signals(self) -> tuple[str, ...]:
+        """The signals that depend on what `fit` learned from the training windows: calibrated on held-out windows
+        only (the others on every window)."""
+        return self.signal_names if self.learns else ()
+
     def __init__(self, n_features: int, config: ModelConfig) -> None:
         self.n_features = n_features
         self.config = config

@@ -34,8 +34,18 @@ from lakewatch.models.training import LoopConfig, fit_module
 from lakewatch.transforms.calendar import CHANNELS
 
 
+FLAT_LEVELS = 128  # flat levels kept per feature
+PINNED_REPEATS = 3  # an exact value seen this often in training is a level the feature gets pinned at
+FLAT_TOLERANCE = 1e-6  # normalised units: "exactly" flat, and "at" a known flat level
+Evidence = Literal["forecast", "level", "seasonal", "flatline"]
+
+
 class TCNConfig(ModelConfig, LoopConfig):
-    """Architecture, ensemble and training of the TCN forecaster."""
+    """Architecture, ensemble and training of the TCN forecaster, and the evidence it reports (its signals)."""
+
+    evidence: list[Evidence] = Field(default_factory=lambda: ["forecast", "level", "seasonal", "flatline"])
+    bins: int = 24  # time-of-day bins of the seasonal profile ("seasonal" evidence; its residuals are inputs too)
+    flat_points: int = 6  # "flatline": the range of the last this many points against its usual size
 
     window: int = 64
     channels: int = 32
@@ -65,6 +75,10 @@ class EnsembleTCN(nn.Module):
                  dropout: float, min_log_scale: float) -> None:
         super().__init__()
         self.members, self.outputs, self.min_log_scale = members, outputs, min_log_scale
+        # the usual range of each feature over `flat_points` points (fitted, the same in every member)
+        self.register_buffer("flat_ref", torch.ones(members, outputs))
+        # levels each feature sat flat at in training (a floor, a cap, an idle value), NaN-padded: not "stuck" there
+        self.register_buffer("flat_levels", torch.full((members, outputs, FLAT_LEVELS), float("nan")))
         width = channels * members
         self.inp = nn.Conv1d(inputs * members, width, 1, groups=members)
         self.blocks = nn.ModuleList()
@@ -107,7 +121,16 @@ def _split(windows: torch.Tensor, n_features: int) -> tuple[torch.Tensor, torch.
 
 @register
 class TCNDetector(Detector):
-    """Forecasts each point from the window before it; scores the surprise of what came."""
+    """Forecasts each point from the window before it; scores the surprise of what came, next to robust evidence
+    that a forecaster misses by design.
+
+    A forecaster adapts: a level shift surprises it at its first point only, a stuck sensor not at all (the
+    next value is the last one). So the detector reports, as separate signals that the plan calibrates per
+    entity and combines (the smallest p-value, Bonferroni-corrected), besides the forecast surprise:
+    level (the largest |normalised value|: a value the entity never takes), seasonal (the largest residual from
+    the entity's time-of-day profile: ordinary for the day, not for the hour) and flatline (how much smaller
+    than usual the range of the last `flat_points` points is: a stuck or frozen metric). `evidence` picks them.
+    """
 
     name = "tcn"
     config_class = TCNConfig
@@ -118,10 +141,24 @@ class TCNDetector(Detector):
         if field > config.window - 1:
             raise ConfigError(f"tcn: the receptive field ({field} points, from kernel {config.kernel} and dilations "
                               f"{list(config.dilations)}) must fit in the window's {config.window - 1} past points")
-        inputs = n_features + self.calendar_channels
+        if "forecast" not in config.evidence or len(set(config.evidence)) != len(config.evidence):
+            raise ConfigError(f"tcn: evidence must name 'forecast' and each kind once, got {list(config.evidence)}")
+        if not 2 <= config.flat_points <= config.window:
+            raise ConfigError(f"tcn: flat_points must be in 2..window ({config.window}), got {config.flat_points}")
+        inputs = n_features * (2 if self.seasonal_bins else 1) + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
                                   list(config.dilations), config.dropout, float(np.log(config.min_scale)))
         self.module.eval()
+
+    @property
+    def signal_names(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self.config.evidence)
+
+    @property
+    def learned_signals(self) -> tuple[str, ...]:
+        """Only the forecast depends on the trained weights (flatline's usual range is a median of training
+        windows, not a fit): the others calibrate on every window."""
+        return ("forecast",)
 
     @property
     def context(self) -> int:
@@ -130,6 +167,10 @@ class TCNDetector(Detector):
     @property
     def calendar_channels(self) -> int:
         return CHANNELS[self.config.calendar]
+
+    @property
+    def seasonal_bins(self) -> int:
+        return int(self.config.bins) if "seasonal" in self.config.evidence else 0
 
     def _nll(self, module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
         """Gaussian negative log-likelihood of every point forecast from at least `warm` points, averaged over
@@ -142,17 +183,42 @@ class TCNDetector(Detector):
         return nll[:, :, start:].mean(dim=(2, 3)).sum(dim=1)
 
     def fit(self, train: WindowSet, seed: int) -> dict[str, float]:
+        self._fit_flatness(train)
         return fit_module(self.module, train, self._nll, self.config, seed)
+
+    def _fit_flatness(self, train: WindowSet) -> None:
+        """What "flat" means per feature: the median range over `flat_points` points of the training windows, and
+        the levels a feature is pinned at (exact values it takes again and again in the sampled rows, most
+        frequent first: a floor, a cap, an idle value): a metric at its floor every quiet night is not stuck."""
+        k, d = self.config.flat_points, self.n_features
+        whole = np.flatnonzero(train.windows.n_valid >= k)
+        ranges = [np.ptp(train.batch(whole[lo:lo + 4096])[:, -k:, :d], axis=1) for lo in range(0, len(whole), 4096)]
+        ref = np.median(np.concatenate(ranges), axis=0) if ranges else np.ones(d)
+        ref = np.maximum(np.nan_to_num(ref, nan=1.0), 1e-3)
+        table = np.full((d, FLAT_LEVELS), np.nan, dtype=np.float32)
+        for j in range(d):
+            values, counts = np.unique(np.asarray(train.values[:, j], dtype=np.float32), return_counts=True)
+            pinned = counts >= PINNED_REPEATS
+            top = values[pinned][np.argsort(-counts[pinned], kind="stable")[:FLAT_LEVELS]]
+            table[j, :len(top)] = top
+        members = self.config.members
+        self.module.flat_ref.copy_(torch.from_numpy(np.tile(ref, (members, 1))).float())
+        self.module.flat_levels.copy_(torch.from_numpy(np.tile(table, (members, 1, 1))))
 
     @torch.inference_mode()
     def score_sequences(self, sequences: np.ndarray) -> DetectorOutput:
         """Every point of each sequence with a whole window before it, in one pass: the receptive field fits in
         the window, so each forecast sees exactly what it would see in its own window."""
-        w = torch.from_numpy(np.ascontiguousarray(sequences, dtype=np.float32)).to(self.device)
+        seqs = np.ascontiguousarray(sequences, dtype=np.float32)
+        w = torch.from_numpy(seqs).to(self.device)
         inputs, targets = _split(w, self.n_features)
         mean, log_scale = self.module(inputs)  # (n, K, L - 1, d)
         first = self.context - 2  # the forecast of position context - 1
-        return self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:])
+        k, d = self.config.flat_points, self.n_features
+        rows = seqs[:, self.context - 1:].reshape(-1, seqs.shape[2])
+        recent = np.lib.stride_tricks.sliding_window_view(seqs[:, :, :d], k, axis=1)[:, self.context - k:]
+        return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
+                              rows, np.ptp(recent, axis=-1).reshape(-1, d))
 
     def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor) -> DetectorOutput:
         """(n, K, T, d) forecasts of (n, T, d) targets -> the output for the n x T points, point by point."""
@@ -161,14 +227,46 @@ class TCNDetector(Detector):
         total_var = var.mean(dim=1) + mean.var(dim=1, unbiased=False)
         r2 = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
         members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
-        return DetectorOutput(r2.mean(axis=1), shares(r2), members=members.double().cpu().numpy())
+        return DetectorOutput(r2.mean(axis=1), r2, members=members.double().cpu().numpy())
+
+    def _evidence(self, forecast: DetectorOutput, rows: np.ndarray, recent_range: np.ndarray) -> DetectorOutput:
+        """The forecast's output (contributions: its per-feature r^2) with the other evidence of the same points:
+        rows (n, channels) are the scored points' inputs, recent_range (n, d) each feature's range over the last
+        `flat_points` points. Contributions: each feature's share of its largest evidence."""
+        d = self.n_features
+        r2 = forecast.contributions
+        per_feature, signals = [r2], []
+        for kind in self.config.evidence:
+            if kind == "forecast":
+                signals.append(forecast.score)
+                continue
+            if kind == "level":
+                e = np.abs(rows[:, :d].astype(np.float64))
+            elif kind == "seasonal":
+                e = np.abs(rows[:, d:2 * d].astype(np.float64))
+            else:
+                ref = self.module.flat_ref[0].double().cpu().numpy()
+                e = np.log(ref / np.maximum(recent_range.astype(np.float64), 1e-3 * ref))
+                levels = self.module.flat_levels[0].cpu().numpy()  # (d, FLAT_LEVELS)
+                usual = np.zeros(e.shape, dtype=bool)
+                for lo in range(0, len(rows), 4096):
+                    v = rows[lo:lo + 4096, :d, None]
+                    usual[lo:lo + 4096] = (np.abs(v - levels[None]) <= FLAT_TOLERANCE).any(axis=2)
+                e = np.where(usual & (recent_range <= FLAT_TOLERANCE), np.minimum(e, 0.0), e)
+            signals.append(e.max(axis=1))
+            per_feature.append(np.maximum(e, 0.0) ** 2)
+        return DetectorOutput(forecast.score, shares(np.maximum.reduce(per_feature)), members=forecast.members,
+                              signals=np.column_stack(signals))
 
     @torch.inference_mode()
     def score(self, windows: np.ndarray) -> DetectorOutput:
-        w = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
+        win = np.ascontiguousarray(windows, dtype=np.float32)
+        w = torch.from_numpy(win).to(self.device)
         inputs, targets = _split(w, self.n_features)
         mean, log_scale = self.module(inputs)  # (n, K, T, d)
-        return self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:])
+        k, d = self.config.flat_points, self.n_features
+        return self._evidence(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:]),
+                              win[:, -1], np.ptp(win[:, -k:, :d], axis=1))
 
     def state(self) -> list[dict[str, torch.Tensor]]:
         """One dict per member, cut out of the grouped network (so that each member is its own file)."""

@@ -162,13 +162,24 @@ def fit_package(
                         f"in {interval} (a longer interval, or a smaller training.block_points)")
 
     metrics = detector.fit(WindowSet(values, train_w.windows), cfg.seed)
-    if not detector.learns:  # nothing was learned from the training windows: they calibrate as well as held-out ones
-        hold_w = SampleWindows(WindowIndex(np.concatenate([train_w.windows.index, hold_w.windows.index]),
-                                           np.concatenate([train_w.windows.n_valid, hold_w.windows.n_valid])),
-                               np.concatenate([train_w.rows, hold_w.rows]))
-    held = plan.raw(values, hold_w.windows)
-    _finite_or_fail({"heldout_score": float(np.max(held.score)) if len(held.score) else 0.0, **metrics}, "metrics")
-    calibrations = fit_calibrations(plan, held, located.pos[hold_w.rows], len(index), cfg)
+    learned = set(detector.learned_signals)
+    calib_w, is_held = hold_w, np.ones(len(hold_w.rows), dtype=bool)
+    if learned != set(detector.signal_names):  # a signal learned nothing from the training windows: they calibrate it too
+        calib_w = SampleWindows(WindowIndex(np.concatenate([train_w.windows.index, hold_w.windows.index]),
+                                            np.concatenate([train_w.windows.n_valid, hold_w.windows.n_valid])),
+                                np.concatenate([train_w.rows, hold_w.rows]))
+        is_held = np.concatenate([np.zeros(len(train_w.rows), dtype=bool), is_held])
+    full = calib_w.windows.n_valid == context
+    if not full.all() and full[is_held].sum() >= 20:
+        # a window padded at an entity's first rows scores what the entity never does (a flat past, say): in the
+        # calibration it would be a tail of its own, above the real one, and raise every threshold
+        calib_w = SampleWindows(WindowIndex(calib_w.windows.index[full], calib_w.windows.n_valid[full]),
+                                calib_w.rows[full])
+        is_held = is_held[full]
+    out = plan.raw(values, calib_w.windows)
+    _finite_or_fail({"heldout_score": float(np.max(out.score)) if len(out.score) else 0.0, **metrics}, "metrics")
+    calibrations = fit_calibrations(plan, out, located.pos[calib_w.rows], len(index), cfg, is_held)
+    held = out if is_held.all() or not learned else _rows_of(out, is_held)  # what the reference profile describes
     plan = plan.with_calibrations(calibrations)
     first = calibrations.signals[detector.signal_names[0]]
     metrics.update(heldout_mean_score=float(held.score.mean()), threshold=first.threshold,
@@ -199,21 +210,34 @@ def fit_package(
     return Trained(package, metrics, rows_normal, version_in)
 
 
-def fit_calibrations(plan: ScoringPlan, held: DetectorOutput, held_pos: np.ndarray, n_entities: int,
-                     cfg: TrainingSettings) -> Calibrations:
-    """Each signal's calibration on the held-out windows; each entity's own tails of them when the profile
-    calibrates per entity; each ensemble member's calibration (for the uncertainty)."""
-    signals = plan.signal_matrix(held)
+def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_entities: int,
+                     cfg: TrainingSettings, is_held: np.ndarray | None = None) -> Calibrations:
+    """Each signal's calibration on the calibration windows; each entity's own tails of them when the profile
+    calibrates per entity; each ensemble member's calibration (for the uncertainty).
+
+    A signal the detector learned (`Detector.learned_signals`) calibrates on held-out windows only (`is_held`);
+    one that learned nothing from the training windows on all of them: more scores, steadier tails."""
+    signals = plan.signal_matrix(out)
+    held = np.ones(len(signals), dtype=bool) if is_held is None else np.asarray(is_held, dtype=bool)
+    learned = set(plan.detector.learned_signals)
     rate = cfg.target_false_alarm_rate
-    cals = {name: calibrate(signals[:, k], rate) for k, name in enumerate(plan.detector.signal_names)}
-    tails = None
-    if cfg.calibration_scope == "entity":
-        tails = {name: fit_entity_tails(cals[name], held_pos, signals[:, k], n_entities, cfg.entity_tail_prior)
-                 for k, name in enumerate(plan.detector.signal_names)}
+    cals, tails = {}, {} if cfg.calibration_scope == "entity" else None
+    for k, name in enumerate(plan.detector.signal_names):
+        rows = held if name in learned else np.ones(len(signals), dtype=bool)
+        cals[name] = calibrate(signals[rows, k], rate)
+        if tails is not None:
+            tails[name] = fit_entity_tails(cals[name], pos[rows], signals[rows, k], n_entities, cfg.entity_tail_prior)
     members = None
-    if held.members is not None:
-        members = [calibrate(held.members[:, k], rate) for k in range(held.members.shape[1])]
+    if out.members is not None:
+        members = [calibrate(out.members[held, k], rate) for k in range(out.members.shape[1])]
     return Calibrations(cals, tails, members)
+
+
+def _rows_of(out: DetectorOutput, rows: np.ndarray) -> DetectorOutput:
+    """The detector's output for some of its rows."""
+    pick = lambda a: None if a is None else a[rows]  # noqa: E731
+    return DetectorOutput(out.score[rows], out.contributions[rows], pick(out.uncertainty), pick(out.members),
+                          pick(out.signals))
 
 
 def run_train(

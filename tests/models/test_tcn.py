@@ -1,0 +1,60 @@
+"""tcn's evidence beyond the forecast: a stuck metric shows in `flatline`, a level the metric is pinned at in
+training (a floor) does not; `level` is the largest |value|."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lakewatch.models.base import WindowSet
+from lakewatch.models.tcn import TCNConfig, TCNDetector
+from lakewatch.scoring.windows import window_index
+
+W, K = 16, 6
+
+
+def detector() -> TCNDetector:
+    config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
+                       evidence=["forecast", "level", "flatline"], flat_points=K)
+    return TCNDetector(2, config)
+
+
+def noisy(n: int, seed: int) -> np.ndarray:
+    """Two noisy features; the second sits exactly at its floor (-1) for 12 points in every 48."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 2)).astype(np.float32) * 0.5
+    floor = (np.arange(n) % 48) < 12
+    x[floor, 1] = -1.0
+    return x
+
+
+def test_flatline_fires_on_a_stuck_metric_but_not_at_a_floor_it_sits_on():
+    det = detector()
+    train = noisy(960, 0)
+    codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+    det.fit(WindowSet(train, window_index(codes, ts, W, None)), seed=1)
+    flatline = det.signal_names.index("flatline")
+
+    test = noisy(3 * W, 5)
+    stuck, at_floor, normal = test.copy(), test.copy(), test.copy()
+    stuck[-K:, 0] = 0.3217  # metric 0 frozen at a value it never held still at
+    at_floor[-K:, 1] = -1.0  # metric 1 at its usual floor
+    at_floor[-K:, 0] = normal[-K:, 0]
+    out = det.score(np.stack([w[-W:] for w in (stuck, at_floor, normal)]))
+    s = out.signals[:, flatline]
+    assert s[0] > 5.0  # log(usual range / 1e-3 of it): as flat as it gets
+    assert s[1] < 2.0 and s[2] < 2.0
+    assert np.argmax(out.contributions[0]) == 0  # the stuck metric carries the score
+
+
+def test_level_is_the_largest_absolute_value_and_signals_follow_the_evidence_order():
+    det = detector()
+    train = noisy(960, 0)
+    codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+    det.fit(WindowSet(train, window_index(codes, ts, W, None)), seed=1)
+    assert det.signal_names == ("forecast", "level", "flatline")
+    window = noisy(W, 9)
+    window[-1] = [0.2, -7.5]
+    out = det.score(window[None])
+    assert out.signals.shape == (1, 3)
+    assert abs(out.signals[0, 1] - 7.5) < 1e-5
+    assert abs(out.signals[0, 0] - out.score[0]) < 1e-12
