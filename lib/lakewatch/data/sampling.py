@@ -72,6 +72,15 @@ class SampleWindows:
     windows: WindowIndex
     rows: np.ndarray  # the target row of each window
 
+    def __add__(self, other: "SampleWindows") -> "SampleWindows":
+        return SampleWindows(WindowIndex(np.concatenate([self.windows.index, other.windows.index]),
+                                         np.concatenate([self.windows.n_valid, other.windows.n_valid])),
+                             np.concatenate([self.rows, other.rows]))
+
+    def take(self, keep: np.ndarray) -> "SampleWindows":
+        """The windows where `keep` (a boolean mask) is true."""
+        return SampleWindows(WindowIndex(self.windows.index[keep], self.windows.n_valid[keep]), self.rows[keep])
+
 
 def windows_of(codes: np.ndarray, ts: np.ndarray, split: np.ndarray, target: np.ndarray, which: int, context: int,
                horizon: "int | np.ndarray | None") -> SampleWindows:

@@ -48,6 +48,12 @@ class DetectorOutput:
     members: np.ndarray | None = None
     signals: np.ndarray | None = None
 
+    def take(self, rows: np.ndarray) -> "DetectorOutput":
+        """The output for some of its rows (an index or a boolean mask)."""
+        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        return DetectorOutput(self.score[rows], self.contributions[rows], pick(self.uncertainty), pick(self.members),
+                              pick(self.signals))
+
 
 @dataclass(frozen=True)
 class WindowSet:

@@ -191,9 +191,8 @@ class TCNDetector(Detector):
         the levels a feature is pinned at (exact values it takes again and again in the sampled rows, most
         frequent first: a floor, a cap, an idle value): a metric at its floor every quiet night is not stuck."""
         k, d = self.config.flat_points, self.n_features
-        whole = np.flatnonzero(train.windows.n_valid >= k)
-        ranges = [np.ptp(train.batch(whole[lo:lo + 4096])[:, -k:, :d], axis=1) for lo in range(0, len(whole), 4096)]
-        ref = np.median(np.concatenate(ranges), axis=0) if ranges else np.ones(d)
+        last_k = train.windows.index[train.windows.n_valid >= k, -k:]  # (m, k) rows: only what a range needs
+        ref = np.median(np.ptp(train.values[last_k, :d], axis=1), axis=0) if len(last_k) else np.ones(d)
         ref = np.maximum(np.nan_to_num(ref, nan=1.0), 1e-3)
         table = np.full((d, FLAT_LEVELS), np.nan, dtype=np.float32)
         for j in range(d):
@@ -220,25 +219,29 @@ class TCNDetector(Detector):
         return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
                               rows, np.ptp(recent, axis=-1).reshape(-1, d))
 
-    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor) -> DetectorOutput:
-        """(n, K, T, d) forecasts of (n, T, d) targets -> the output for the n x T points, point by point."""
+    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
+                  targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(n, K, T, d) forecasts of (n, T, d) targets -> for the n x T points, point by point: each feature's r^2
+        under the ensemble's predictive distribution (n T, d), and each member's mean r^2 (n T, K)."""
         var = torch.exp(2 * log_scale)
         mu = mean.mean(dim=1)
         total_var = var.mean(dim=1) + mean.var(dim=1, unbiased=False)
         r2 = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
         members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
-        return DetectorOutput(r2.mean(axis=1), r2, members=members.double().cpu().numpy())
+        return r2, members.double().cpu().numpy()
 
-    def _evidence(self, forecast: DetectorOutput, rows: np.ndarray, recent_range: np.ndarray) -> DetectorOutput:
-        """The forecast's output (contributions: its per-feature r^2) with the other evidence of the same points:
-        rows (n, channels) are the scored points' inputs, recent_range (n, d) each feature's range over the last
-        `flat_points` points. Contributions: each feature's share of its largest evidence."""
+    def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
+                  recent_range: np.ndarray) -> DetectorOutput:
+        """The forecast's surprise (`_surprise`) with the other evidence of the same points: rows (n, channels) are
+        the scored points' inputs, recent_range (n, d) each feature's range over the last `flat_points` points.
+        Score: the forecast's mean r^2; contributions: each feature's share of its largest evidence."""
         d = self.n_features
-        r2 = forecast.contributions
+        r2, members = surprise
+        score = r2.mean(axis=1)
         per_feature, signals = [r2], []
         for kind in self.config.evidence:
             if kind == "forecast":
-                signals.append(forecast.score)
+                signals.append(score)
                 continue
             if kind == "level":
                 e = np.abs(rows[:, :d].astype(np.float64))
@@ -247,15 +250,13 @@ class TCNDetector(Detector):
             else:
                 ref = self.module.flat_ref[0].double().cpu().numpy()
                 e = np.log(ref / np.maximum(recent_range.astype(np.float64), 1e-3 * ref))
-                levels = self.module.flat_levels[0].cpu().numpy()  # (d, FLAT_LEVELS)
-                usual = np.zeros(e.shape, dtype=bool)
-                for lo in range(0, len(rows), 4096):
-                    v = rows[lo:lo + 4096, :d, None]
-                    usual[lo:lo + 4096] = (np.abs(v - levels[None]) <= FLAT_TOLERANCE).any(axis=2)
-                e = np.where(usual & (recent_range <= FLAT_TOLERANCE), np.minimum(e, 0.0), e)
+                i, j = np.nonzero(recent_range <= FLAT_TOLERANCE)  # exactly flat: at a pinned level, not stuck
+                levels = self.module.flat_levels[0].cpu().numpy()[j]  # (m, FLAT_LEVELS)
+                pinned = (np.abs(rows[i, j][:, None] - levels) <= FLAT_TOLERANCE).any(axis=1)
+                e[i[pinned], j[pinned]] = np.minimum(e[i[pinned], j[pinned]], 0.0)
             signals.append(e.max(axis=1))
             per_feature.append(np.maximum(e, 0.0) ** 2)
-        return DetectorOutput(forecast.score, shares(np.maximum.reduce(per_feature)), members=forecast.members,
+        return DetectorOutput(score, shares(np.maximum.reduce(per_feature)), members=members,
                               signals=np.column_stack(signals))
 
     @torch.inference_mode()

@@ -27,7 +27,7 @@ from lakewatch.config import Settings, TrainingSettings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
 from lakewatch.data.quality import flag_rows, select_interval, valid_rows
-from lakewatch.data.sampling import HOLDOUT, TRAIN, SampleWindows, block_sample, windows_of
+from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, windows_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
@@ -40,7 +40,6 @@ from lakewatch.packaging.registry import ModelRef, next_version, register
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.calibration import calibrate, fit_entity_tails
 from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
-from lakewatch.scoring.windows import WindowIndex
 from lakewatch.transforms.fitting import seasonal_profile, training_stats
 from lakewatch.transforms.normalization import NormalizationConfig, location_scale
 
@@ -164,22 +163,18 @@ def fit_package(
     metrics = detector.fit(WindowSet(values, train_w.windows), cfg.seed)
     learned = set(detector.learned_signals)
     calib_w, is_held = hold_w, np.ones(len(hold_w.rows), dtype=bool)
-    if learned != set(detector.signal_names):  # a signal learned nothing from the training windows: they calibrate it too
-        calib_w = SampleWindows(WindowIndex(np.concatenate([train_w.windows.index, hold_w.windows.index]),
-                                            np.concatenate([train_w.windows.n_valid, hold_w.windows.n_valid])),
-                                np.concatenate([train_w.rows, hold_w.rows]))
+    if learned != set(detector.signal_names):  # some signal learned nothing from training windows: they calibrate it
+        calib_w = train_w + hold_w
         is_held = np.concatenate([np.zeros(len(train_w.rows), dtype=bool), is_held])
     full = calib_w.windows.n_valid == context
     if not full.all() and full[is_held].sum() >= 20:
         # a window padded at an entity's first rows scores what the entity never does (a flat past, say): in the
         # calibration it would be a tail of its own, above the real one, and raise every threshold
-        calib_w = SampleWindows(WindowIndex(calib_w.windows.index[full], calib_w.windows.n_valid[full]),
-                                calib_w.rows[full])
-        is_held = is_held[full]
+        calib_w, is_held = calib_w.take(full), is_held[full]
     out = plan.raw(values, calib_w.windows)
     _finite_or_fail({"heldout_score": float(np.max(out.score)) if len(out.score) else 0.0, **metrics}, "metrics")
     calibrations = fit_calibrations(plan, out, located.pos[calib_w.rows], len(index), cfg, is_held)
-    held = out if is_held.all() or not learned else _rows_of(out, is_held)  # what the reference profile describes
+    held = out if is_held.all() or not learned else out.take(is_held)  # what the reference profile describes
     plan = plan.with_calibrations(calibrations)
     first = calibrations.signals[detector.signal_names[0]]
     metrics.update(heldout_mean_score=float(held.score.mean()), threshold=first.threshold,
@@ -231,13 +226,6 @@ def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_
     if out.members is not None:
         members = [calibrate(out.members[held, k], rate) for k in range(out.members.shape[1])]
     return Calibrations(cals, tails, members)
-
-
-def _rows_of(out: DetectorOutput, rows: np.ndarray) -> DetectorOutput:
-    """The detector's output for some of its rows."""
-    pick = lambda a: None if a is None else a[rows]  # noqa: E731
-    return DetectorOutput(out.score[rows], out.contributions[rows], pick(out.uncertainty), pick(out.members),
-                          pick(out.signals))
 
 
 def run_train(
