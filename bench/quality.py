@@ -7,6 +7,9 @@ Protocols (the same code as `lakewatch backtest`; nothing is tuned on the scored
   `nab_*_optimized` is NAB's threshold optimisation, `nab_*` the model's production threshold).
 - demo: `generate` 15 days x 8 hosts (seed 42, the data of `make demo`), walk-forward: train on week 1, score
   week 2 against the injected labels (event recall per kind, false alerts per entity-day, PR-AUC).
+- cascade: the default model again with `scoring.cascade` on (`--cascade`, the model to run it with): the
+  gate's pass rate and recall (points and labeled anomalies), and the speed-up of scoring against the same
+  model without the gate in the same run (scoring only: validation, gate, model, cached result).
 
 The profile is `conf/quality.yaml` (a lakehouse under bench-results/, NAB's event rule). Results: the table on
 stdout, every metric in the lakehouse's `evaluation` table under the backtest ids, and bench-results/quality.json.
@@ -30,7 +33,8 @@ DEMO = {"start": date(2026, 3, 2), "days": 15, "entities": 8, "seed": 42}
 DEMO_TEST = (date(2026, 3, 2), date(2026, 3, 16))  # week 1 trains, week 2 is scored
 COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
            "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "false_alerts_per_entity_day",
-           "point_false_alarm_rate", "uncertainty_ratio"]
+           "point_false_alarm_rate", "uncertainty_ratio", "gate_pass_rate", "gate_recall", "gate_event_recall",
+           "score_seconds", "cascade_speed_up"]
 
 
 def prepare(spark, settings: Settings, datasets: list[str]) -> None:
@@ -54,12 +58,20 @@ def prepare(spark, settings: Settings, datasets: list[str]) -> None:
             write_generated(spark, GeneratorParams(**DEMO), spec.table_path(settings), spec.labels_path(settings))
 
 
-def backtest(spark, settings: Settings, dataset: str, models: list[str]) -> BacktestResult:
+def backtest(spark, settings: Settings, dataset: str, models: list[str], suffix: str = "",
+             with_baseline: bool = True) -> BacktestResult:
     spec = load_dataset_spec(dataset, settings)
     if dataset == "nab":
-        return run_backtest(spark, settings, spec, models, "nab", backtest_id="bench-quality-nab")
+        return run_backtest(spark, settings, spec, models, "nab", backtest_id=f"bench-quality-nab{suffix}",
+                            with_baseline=with_baseline)
     return run_backtest(spark, settings, spec, models, "walk-forward", *DEMO_TEST, train_days=7, every_days=7,
-                        backtest_id=f"bench-quality-{dataset}")
+                        backtest_id=f"bench-quality-{dataset}{suffix}", with_baseline=with_baseline)
+
+
+def with_cascade(settings: Settings) -> Settings:
+    cascade = settings.scoring.cascade.model_copy(update={"enabled": True})
+    scoring = settings.scoring.model_copy(update={"cascade": cascade})
+    return settings.model_copy(update={"scoring": scoring})
 
 
 def table(rows: list[dict]) -> str:
@@ -74,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", default="quality", help="profile (default conf/quality.yaml)")
     p.add_argument("--models", default=",".join(model_names()), help="comma-separated (default: every registered)")
     p.add_argument("--datasets", default="nab,demo_metrics")
+    p.add_argument("--cascade", default=None,
+                   help="the model rerun with scoring.cascade on (default: the profile's default model; '' for none)")
     p.add_argument("--out", default="bench-results/quality.json")
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
@@ -82,10 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(settings, app_name="lakewatch-bench-quality")
     prepare(spark, settings, datasets)
     rows = []
+    cascade = settings.training.default_model if args.cascade is None else args.cascade
     for dataset in datasets:
         result = backtest(spark, settings, dataset, models)
-        rows += [{"dataset": dataset, "model": model, **result.overall(model), "seconds": result.seconds[model]}
-                 for model in result.seconds]
+        rows += [{"dataset": dataset, "model": model, **result.overall(model), "seconds": result.seconds[model],
+                  "score_seconds": round(result.score_seconds[model], 1)} for model in result.seconds]
+        if cascade:
+            gated = backtest(spark, with_cascade(settings), dataset, [cascade], "-cascade", with_baseline=False)
+            plain = result.score_seconds.get(cascade)
+            took = gated.score_seconds[cascade]
+            rows.append({"dataset": dataset, "model": f"{cascade}+cascade", **gated.overall(cascade),
+                         "seconds": gated.seconds[cascade], "score_seconds": round(took, 1),
+                         "cascade_speed_up": round(plain / took, 2) if plain else None})
         print(table([r for r in rows if r["dataset"] == dataset]), flush=True)
     print("\n" + table(rows))
     out = Path(args.out)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lakewatch.config import Settings, load_settings
+from tests.services import start_airflow, start_cluster, stop_airflow, stop_cluster
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this venv's Python, as the driver does
@@ -98,3 +99,54 @@ def subprocess_env(profile: Path, **extra: str) -> dict[str, str]:
         PYSPARK_DRIVER_PYTHON=sys.executable, LAKEWATCH_CONF=str(profile), LAKEWATCH_HOME=str(REPO), **extra,
     )
     return env
+
+
+DAGS = REPO / "dags"
+SPARK_CONN = '{"conn_type": "spark", "host": "local[2]"}'
+SERVICE_MARKERS = ("cluster", "airflow_server")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests that need servers of their own run last: the servers start in the background (`services`)
+    while the rest of the suite runs."""
+    items.sort(key=lambda item: any(item.get_closest_marker(m) for m in SERVICE_MARKERS))
+
+
+@pytest.fixture(scope="session")
+def airflow_env(trained_lake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Airflow for `airflow dags test`: its own home and SQLite database, the project's DAG folder."""
+    import subprocess
+
+    _, _, profile = trained_lake
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = subprocess_env(
+        profile,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        AIRFLOW_CONN_SPARK_LOCAL=SPARK_CONN,
+    )
+    out = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The Spark standalone cluster and `airflow standalone`, started at once when a selected test needs them
+    (tests/services.py); stopped at the end of the session."""
+    wanted = {m for item in request.session.items for m in SERVICE_MARKERS if item.get_closest_marker(m)}
+    started = {}
+    try:
+        if "cluster" in wanted:
+            started["cluster"] = start_cluster(tmp_path_factory.mktemp("cluster"), subprocess_env(Path("/nonexistent")))
+        if "airflow_server" in wanted:
+            started["airflow"] = start_airflow(request.getfixturevalue("airflow_env"),
+                                               tmp_path_factory.mktemp("standalone"))
+        yield started
+    finally:
+        if "airflow" in started:
+            stop_airflow(started["airflow"])
+        if "cluster" in started:
+            stop_cluster(started["cluster"])

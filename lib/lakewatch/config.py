@@ -60,8 +60,22 @@ class TrainingSettings(_Strict):
     entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
 
 
+class CascadeSettings(_Strict):
+    """The statistical first stage (scoring.cascade): native Spark expressions over every row pass on only the
+    candidates, which the model then scores with the history its windows need; the other rows are written
+    unscored (score and calibrated null, not anomalous). A row is a candidate when a feature is `gate_sigmas`
+    robust scales from its entity's median or from its time-of-day profile, or has moved less than
+    `flat_range` scales over its last `flat_points` points (stuck). Off by default: it stays off until
+    backtests show it loses no recall (`make bench-quality` reports the gate's recall and speed-up)."""
+
+    enabled: bool = False
+    gate_sigmas: float = 4.0
+    flat_points: int = Field(default=6, ge=2)
+    flat_range: float = Field(default=0.05, ge=0.0)
+
+
 class ScoringSettings(_Strict):
-    """Scoring: Arrow batch size, device and how anomalies become events."""
+    """Scoring: Arrow batch size, device, the optional statistical cascade and how anomalies become events."""
 
     batch_size: int = 8192
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -71,6 +85,7 @@ class ScoringSettings(_Strict):
     event_suppression: int = 0  # points after an event within which new anomalies extend it (one alert)
     event_min_points: int = 1  # events with fewer anomalous points raise no alert
     flag_lower_bound_sigmas: float = 0.0  # > 0: flag only when the surprise minus this many uncertainties crosses
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
 
 
 class DriftSettings(_Strict):

@@ -4,7 +4,6 @@ the same output as local mode, also when a worker is killed while the job runs."
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,42 +19,25 @@ from lakewatch.lakehouse.session import delta_jars
 from lakewatch.lakehouse.tables import QUARANTINE, RUNS, SCORES
 from lakewatch.pipeline.score import run_score
 from tests.conftest import subprocess_env
+from tests.services import CLUSTER_SCRIPT
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
 DAY = Interval(date(2026, 3, 6), date(2026, 3, 7))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, spark, trained_lake):
-    """The standalone cluster; while its daemons start, the same day is scored locally (the reference)."""
-    state = tmp_path_factory.mktemp("cluster")
-    env = {
-        **subprocess_env(Path("/nonexistent")), "LAKEWATCH_CLUSTER_DIR": str(state), "MASTER_PORT": str(free_port()),
-        "MASTER_UI_PORT": str(free_port()), "WORKER_UI_PORT": str(free_port()), "WORKER_MEMORY": "1g",
-        "VENV": str(Path(sys.executable).parents[1]), "SPARK_DAEMON_JAVA_OPTS": "-XX:TieredStopAtLevel=1",
-    }
-    script = str(REPO / "infra" / "spark-cluster.sh")
-    starting = subprocess.Popen([script, "start", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-    try:
-        settings, spec, _ = trained_lake
-        record = run_score(spark, settings, spec, DAY, run_id="local-baseline")
-        local = scores_of_day(spark, settings), record
-        out, _ = starting.communicate(timeout=180)
-        assert starting.returncode == 0, out[-4000:]
-        url = subprocess.run([script, "url"], env=env, capture_output=True, text=True).stdout.strip()
-        yield url, script, env, local
-    finally:
-        if starting.poll() is None:
-            starting.wait(timeout=180)
-        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
+def cluster(spark, trained_lake, services):
+    """The standalone cluster started in the background at the start of the session (tests/services.py), and
+    the same day scored locally (the reference)."""
+    started = services["cluster"]
+    settings, spec, _ = trained_lake
+    record = run_score(spark, settings, spec, DAY, run_id="local-baseline")
+    local = scores_of_day(spark, settings), record
+    started.proc.wait(timeout=180)
+    assert started.proc.returncode == 0, started.log.read_text()[-4000:]
+    url = subprocess.run([CLUSTER_SCRIPT, "url"], env=started.env, capture_output=True, text=True).stdout.strip()
+    yield url, CLUSTER_SCRIPT, started.env, local
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,10 @@
-"""`airflow standalone` on a free local port (scheduler, API server, LocalExecutor): trigger lakewatch_score
-through the REST API with a conf, wait for the run to succeed, check every output it wrote and the summary it
-returns, and stop the server (SIGTERM to its process group, SIGKILL if it lingers)."""
+"""`airflow standalone` on a free local port (scheduler, API server, LocalExecutor; started with the session and
+stopped at its end by tests/services.py): trigger lakewatch_score through the REST API with a conf, wait for the
+run to succeed, check every output it wrote and the summary it returns."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,15 +16,9 @@ from pyspark.sql import functions as F
 from lakewatch.lakehouse.tables import EVENTS, QUARANTINE, SCORES
 from lakewatch.orchestration.runs_view import read_runs
 from lakewatch.orchestration.spark_jobs import run_id_for
+from tests.services import AIRFLOW_PASSWORD
 
 pytestmark = pytest.mark.airflow_server
-PASSWORD = "lakewatch-test-only"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(base: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
@@ -56,37 +46,14 @@ def wait_for(what: str, check, timeout: float):
 
 
 @pytest.fixture(scope="module")
-def standalone(airflow_env, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("standalone")
-    port = free_port()
-    passwords = tmp_path / "passwords.json"
-    passwords.write_text(json.dumps({"admin": PASSWORD}))
-    env = {
-        **airflow_env,
-        "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__PARALLELISM": "4", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-    }
-    log = open(tmp_path / "standalone.log", "w")
-    proc = subprocess.Popen(["airflow", "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for("the API server", lambda: call(base, "/api/v2/monitor/health"), 240)
-        token = call(base, "/auth/token", body={"username": "admin", "password": PASSWORD})["access_token"]
-        yield base, token, tmp_path / "standalone.log"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        log.close()
+def standalone(services):
+    """`airflow standalone`, started in the background at the start of the session (tests/services.py)."""
+    started = services["airflow"]
+    base = started.info["base"]
+    alive = lambda: started.proc.poll() is None and call(base, "/api/v2/monitor/health")  # noqa: E731
+    wait_for("the API server", alive, 240)
+    token = call(base, "/auth/token", body={"username": "admin", "password": AIRFLOW_PASSWORD})["access_token"]
+    return base, token, started.log
 
 
 def test_trigger_score_dag_through_the_rest_api(spark, trained_lake, standalone, tmp_path):

@@ -84,3 +84,49 @@ def test_history_rows_are_read_but_never_written_and_short_histories_warm_up(spa
     assert scores.where("entity != 'late' AND warming_up").count() == 0
     assert record.details["rows_warming_up"] == WINDOW - 1
     assert record.details["unseen_entities"] == 1  # `late` was not in the training days
+
+
+def test_the_cascade_scores_the_gates_candidates_as_the_model_alone_would_and_leaves_the_rest_unscored(spark, lake):
+    """scoring.cascade: the gate (native Spark) passes the rows a feature puts `gate_sigmas` scales from its
+    entity's median or that stayed flat; those get exactly the model's scores (their windows are complete), every
+    other row of the day is written once, unscored and not anomalous."""
+    from lakewatch.packaging.registry import load_package, resolve
+
+    settings, spec = lake
+    day = date(2026, 3, 3)
+    interval = Interval(day, day + timedelta(days=1))
+    alone = day_scores(spark, settings, day)  # the tests above scored it without the gate
+    if not alone:
+        run_score(spark, settings, spec, interval)
+        alone = day_scores(spark, settings, day)
+    cascade = settings.scoring.cascade.model_copy(update={"enabled": True, "gate_sigmas": 0.9})
+    gated_settings = settings.model_copy(update={"scoring": settings.scoring.model_copy(update={"cascade": cascade})})
+    record = run_score(spark, gated_settings, spec, interval)
+    gated = day_scores(spark, settings, day)
+    assert record.status == "success" and record.rows_in == record.rows_scored + record.rows_quarantined
+    assert gated.keys() == alone.keys()
+
+    # the gate, recomputed here from the package's statistics: |v - median| >= 0.9 scales, or flat over 6 points
+    table = load_package(spark, settings, resolve(spark, settings, spec.name, None)).entity_table().to_pandas()
+    stats = dict(zip(table["entity"], zip(table["loc:v"], table["scale:v"])))
+    source = {(h, ts): v for h, ts, v, _ in rows()}
+    expected = set()
+    for host, ts in gated:
+        loc, scale = stats.get(host, (None, None))
+        if loc is None:
+            continue  # `late` is unseen: the global statistics, checked through the counts below
+        recent = [source[(host, ts - k * STEP)] for k in range(6)]
+        if abs(source[(host, ts)] - loc) >= 0.9 * scale or max(recent) - min(recent) <= 0.05 * scale:
+            expected.add((host, ts))
+    passed = {key for key, row in gated.items() if row["calibrated"] is not None}
+    assert {k for k in passed if k[0] != "late"} == expected
+    assert 0.05 * len(gated) < len(passed) < 0.5 * len(gated)  # a gate that passes some rows, not all
+    for key, row in gated.items():
+        if key in passed:
+            assert row["score"] == pytest.approx(alone[key]["score"], rel=1e-6), key
+            assert (row["is_anomaly"], row["warming_up"]) == (alone[key]["is_anomaly"], alone[key]["warming_up"]), key
+        else:
+            assert row["score"] is None and row["uncertainty"] is None and row["is_anomaly"] is False, key
+    spike = (("a", START + (2 * 288 + 30) * STEP))
+    assert spike in passed and gated[spike]["is_anomaly"]
+    assert record.rows_anomalous == sum(r["is_anomaly"] for r in gated.values())

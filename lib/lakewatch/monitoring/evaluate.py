@@ -22,8 +22,10 @@ SURPRISE_CAP = 16.0
 
 
 def surprise_of(calibrated: "Column") -> "Column":
-    """-log10 of the tail p-value, from the calibrated value (1 - p)."""
-    return -F.log10(F.greatest(F.lit(1.0) - calibrated, F.lit(10 ** -SURPRISE_CAP)))
+    """-log10 of the tail p-value, from the calibrated value (1 - p); null for a row the cascade's gate left
+    unscored (`greatest` skips nulls: without the guard such a row would get the largest surprise)."""
+    surprise = -F.log10(F.greatest(F.lit(1.0) - calibrated, F.lit(10 ** -SURPRISE_CAP)))
+    return F.when(calibrated.isNotNull(), surprise)
 
 
 def auc_from_histogram(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
@@ -54,7 +56,7 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
     has_uncertainty = "uncertainty" in scores.columns
     unc = F.col("uncertainty") if has_uncertainty else F.lit(None).cast("double")
     joined = scores.select("entity", "ts", surprise_of(F.col("calibrated")).alias("surprise"), "is_anomaly",
-                           unc.alias("uncertainty")).join(
+                           unc.alias("uncertainty"), F.col("calibrated").isNotNull().alias("passed")).join(
         labels.select("entity", "ts", "anomaly_id", "kind"), ["entity", "ts"], "left"
     ).withColumn("label", F.col("anomaly_id").isNotNull())
     joined = joined.persist()
@@ -66,6 +68,8 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
         F.countDistinct("entity").alias("entities"),
         F.avg(F.when(F.col("label"), F.col("uncertainty"))).alias("u_anomalous"),
         F.avg(F.when(~F.col("label"), F.col("uncertainty"))).alias("u_normal"),
+        F.count_if("passed").alias("passed"),
+        F.count_if(F.col("passed") & F.col("label")).alias("passed_labeled"),
     ).first()
     metrics: dict[str, float] = {"rows": float(c["n"]), "labeled_points": float(c["tp"] + c["fn"])}
     metrics.update(point_metrics(c["tp"], c["fp"], c["fn"]))
@@ -77,10 +81,16 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
             metrics["uncertainty_anomalous_mean"] = float(c["u_anomalous"])
             metrics["uncertainty_ratio"] = float(c["u_anomalous"]) / max(float(c["u_normal"]), 1e-12)
 
+    gated = c["passed"] < c["n"]  # a cascade's gate left rows unscored (calibrated null): they rank last
+    if gated:
+        metrics["gate_pass_rate"] = c["passed"] / c["n"]
+        labeled = c["tp"] + c["fn"]
+        metrics["gate_recall"] = c["passed_labeled"] / labeled if labeled else float("nan")
+
     key = F.floor(F.col("surprise") * BINS_PER_UNIT)
     hist = joined.groupBy(key.alias("k")).agg(
         F.count(F.when(F.col("label"), 1)).alias("pos"), F.count(F.when(~F.col("label"), 1)).alias("neg")
-    ).orderBy(F.col("k").desc()).collect()
+    ).orderBy(F.col("k").desc_nulls_last()).collect()
     metrics["roc_auc"], metrics["pr_auc"] = auc_from_histogram([r["pos"] for r in hist], [r["neg"] for r in hist])
 
     # event-wise: an injected anomaly counts as found if any of its scored points is flagged
@@ -88,9 +98,11 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
         F.min("ts").alias("start"),
         F.max(F.col("is_anomaly").cast("int")).alias("found"),
         F.min(F.when(F.col("is_anomaly"), F.col("ts"))).alias("first_hit"),
+        F.max(F.col("passed").cast("int")).alias("passed"),
     ).withColumn("delay_s", F.unix_timestamp("first_hit") - F.unix_timestamp("start"))
     rows = per_anomaly.groupBy("kind").agg(
-        F.count(F.lit(1)).alias("n"), F.sum("found").alias("found"), F.sum("delay_s").alias("delay")
+        F.count(F.lit(1)).alias("n"), F.sum("found").alias("found"), F.sum("delay_s").alias("delay"),
+        F.sum("passed").alias("passed"),
     ).collect()
     n_anom = sum(r["n"] for r in rows)
     n_found = sum(r["found"] for r in rows)
@@ -99,6 +111,8 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
     metrics["mean_time_to_detect_s"] = sum(r["delay"] or 0 for r in rows) / n_found if n_found else float("nan")
     for r in rows:
         metrics[f"event_recall:{r['kind']}"] = r["found"] / r["n"]
+    if gated and n_anom:
+        metrics["gate_event_recall"] = sum(r["passed"] for r in rows) / n_anom
 
     # alert events that overlap no labeled point of their entity are false alerts
     hits = events.alias("e").join(

@@ -61,6 +61,7 @@ class BacktestResult:
     metrics: dict[tuple[str, int | None], dict[str, float]] = field(default_factory=dict)  # (model, fold) -> metrics
     record: RunRecord | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # model -> wall-clock of its folds (train + score)
+    score_seconds: dict[str, float] = field(default_factory=dict)  # model -> wall-clock of scoring its folds
 
     def overall(self, model: str) -> dict[str, float]:
         return self.metrics[(model, None)]
@@ -104,8 +105,10 @@ def dataset_range(spark: "SparkSession", settings: Settings, spec: DatasetSpec) 
 def run_backtest(
     spark: "SparkSession", settings: Settings, spec: DatasetSpec, models: list[str], protocol: str = "walk-forward",
     start: date | None = None, end: date | None = None, train_days: int = 7, every_days: int = 7,
-    backtest_id: str | None = None,
+    backtest_id: str | None = None, with_baseline: bool = True,
 ) -> BacktestResult:
+    """Every model through the protocol's folds, next to the statistical baseline (unless with_baseline is
+    false: a rerun of models already compared, e.g. with the cascade on)."""
     if protocol not in PROTOCOLS:
         raise LakewatchError(f"unknown protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
     bt_id = backtest_run_id(backtest_id)
@@ -118,15 +121,18 @@ def run_backtest(
     else:
         folds = walk_forward_folds(whole.start, whole.end, train_days, every_days)
         train_rows = test_rows = None
-    models = list(dict.fromkeys([*models, BASELINE]))
+    models = list(dict.fromkeys([*models, BASELINE] if with_baseline else models))
     result = BacktestResult(bt_id, protocol, folds)
     record = RunRecord(bt_id, "backtest", spec.name, whole.start, whole.end)
     with tracked_run(spark, settings, record):
         for model in models:
             began = time.perf_counter()
             scored_all, events_all, cached = None, None, []
+            result.score_seconds[model] = 0.0
             for fold in folds:
-                scores, events, package = score_fold(spark, settings, spec, model, fold, bt_id, train_rows, test_rows)
+                scores, events, package, took = score_fold(spark, settings, spec, model, fold, bt_id, train_rows,
+                                                           test_rows)
+                result.score_seconds[model] += took
                 cached += [scores, events]
                 result.metrics[(model, fold.number)] = evaluation_metrics(spark, settings, spec, fold.test, scores,
                                                                           events, package)
@@ -151,11 +157,13 @@ def run_backtest(
 
 def score_fold(spark: "SparkSession", settings: Settings, spec: DatasetSpec, model: str, fold: Fold, bt_id: str,
                train_rows: "RowFilter | None" = None, test_rows: "RowFilter | None" = None,
-               ) -> tuple["DataFrame", "DataFrame", ModelPackage]:
+               ) -> tuple["DataFrame", "DataFrame", ModelPackage, float]:
     """Train a package on the fold's training rows, score its test interval in memory (cached, as are its
-    events: the caller unpersists them), group the events."""
+    events: the caller unpersists them), group the events; with the seconds scoring took (validation included,
+    training not)."""
     trained = fit_package(spark, settings, spec, fold.train, model, model, fold.number, bt_id, train_rows)
     package = trained.package
+    began = time.perf_counter()
     validated = validate_interval(spark, settings, spec, fold.test, bt_id, package.max_horizon_us / 1e6,
                                   quarantine=False)
     valid = validated.valid.select("entity", "ts", "logical_date", *spec.feature_names)
@@ -165,7 +173,8 @@ def score_fold(spark: "SparkSession", settings: Settings, spec: DatasetSpec, mod
         scores = test_rows(scores)
     scores = scores.persist()
     scores.count()
+    took = time.perf_counter() - began
     validated.release()
     events = group_events(scores, EventRules.of(settings.scoring), spacing_frame(spark, package),
                           package.target_false_alarm_rate).persist()
-    return scores, events, package
+    return scores, events, package, took

@@ -67,7 +67,8 @@ def p_values(cal: Calibration, scores: np.ndarray) -> np.ndarray:
     probs = np.linspace(0.0, 1.0, len(cal.quantiles))
     q = np.asarray(cal.quantiles)
     body = 1.0 - np.interp(s, q, probs)
-    tail = cal.tail_fraction * np.exp(-(s - cal.tail_start) / cal.tail_scale)
+    beyond = np.maximum(s - cal.tail_start, 0.0)  # the tail is only read past its start: no overflow before it
+    tail = cal.tail_fraction * np.exp(-beyond / cal.tail_scale)
     return np.where(s > cal.tail_start, tail, np.maximum(body, cal.tail_fraction))
 
 
@@ -97,7 +98,7 @@ class EntityTails:
             return p_values(cal, s)
         u = np.where(unseen, cal.tail_start, self.start[pos])
         beta = np.where(unseen, cal.tail_scale, self.scale[pos])
-        tail = cal.tail_fraction * np.exp(-(s - u) / beta)
+        tail = cal.tail_fraction * np.exp(-np.maximum(s - u, 0.0) / beta)
         body = p_values(cal, s * (cal.tail_start / np.maximum(u, 1e-300)))
         return np.where(s > u, tail, np.maximum(body, cal.tail_fraction))
 

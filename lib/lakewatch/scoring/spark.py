@@ -180,9 +180,11 @@ def window_schema():
 
 
 def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], features: list[str], start_us: int,
-                   names: list[str], unseen: "Accumulator | None" = None) -> Iterator[pa.RecordBatch]:
+                   names: list[str], unseen: "Accumulator | None" = None,
+                   only: str | None = None) -> Iterator[pa.RecordBatch]:
     """Score a stream of Arrow batches sorted by (entity, ts): each batch with the rows the previous one
-    carried over, emitting the rows at or after start_us."""
+    carried over, emitting the rows at or after start_us (and, with `only`, where that boolean column is true:
+    the other rows are history)."""
     carry: pa.Table | None = None
     for batch in batches:
         table = pa.Table.from_batches([batch])
@@ -194,7 +196,10 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
             continue
         entity = table.column("entity").chunk(0)
         ts = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
-        targets = np.flatnonzero(ts[n_carry:] >= start_us) + n_carry
+        wanted = ts[n_carry:] >= start_us
+        if only is not None:
+            wanted &= table.column(only).slice(n_carry).to_numpy(zero_copy_only=False).astype(bool)
+        targets = np.flatnonzero(wanted) + n_carry
         if len(targets):
             x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
             out = plan.score_rows(entity, ts, x, targets)
@@ -206,17 +211,19 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
 
 
 def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start_us: int,
-                   partitions: int, unseen: "Accumulator | None" = None) -> "DataFrame":
-    """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow."""
+                   partitions: int, unseen: "Accumulator | None" = None, only: str | None = None) -> "DataFrame":
+    """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow; with
+    `only`, the rows where that boolean column is true are scored and the others are history."""
     from pyspark.sql import functions as F
 
     schema = window_schema()
     names = schema.fieldNames()
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        yield from stream_windows(shipped.plan(), batches, features, start_us, names, unseen)
+        yield from stream_windows(shipped.plan(), batches, features, start_us, names, unseen, only)
 
-    cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features]]
+    cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features],
+            *([only] if only else [])]
     ordered = df.select(*cols).repartition(partitions, "entity").sortWithinPartitions("entity", "ts")
     return ordered.mapInArrow(apply, schema)
 
@@ -229,7 +236,33 @@ def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", s
     from pyspark.sql import functions as F
 
     shipped = ship(df, package, sc)
+    if sc.cascade.enabled:
+        return score_cascade(df, package, shipped, sc, start_us, partitions, unseen)
     if package.context == 1:
         return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features,
                              package.needs_entity, package.needs_time, unseen)
     return score_windowed(df, shipped, package.features, start_us, partitions, unseen)
+
+
+def score_cascade(df: "DataFrame", package: ModelPackage, shipped: Shipped, sc: "ScoringSettings", start_us: int,
+                  partitions: int, unseen: "Accumulator | None" = None) -> "DataFrame":
+    """The statistical gate (scoring.cascade) in Spark, the model on its candidates, the other rows of
+    [start, end) unscored: the same columns as score_frame, every row once."""
+    from pyspark.sql import functions as F
+
+    from lakewatch.scoring.cascade import CANDIDATE, NEEDED, gate
+
+    feats = [F.col(f).cast("double").alias(f) for f in package.features]
+    gated = gate(df.select("entity", "ts", "logical_date", *feats), package, sc.cascade)
+    in_range = F.unix_micros("ts") >= F.lit(start_us)
+    if package.context == 1:
+        scored = score_rowwise(gated.where(in_range & F.col(CANDIDATE)), shipped, package.features,
+                               package.needs_entity, package.needs_time, unseen)
+    else:
+        scored = score_windowed(gated.where(F.col(NEEDED)), shipped, package.features, start_us, partitions,
+                                unseen, only=CANDIDATE)
+    schema = {f.name: f.dataType for f in _result_type().fields}
+    passed = gated.where(in_range & ~F.col(CANDIDATE)).select(
+        "entity", "ts", "logical_date",
+        *[(F.lit(False) if c == "is_anomaly" else F.lit(None)).cast(schema[c]).alias(c) for c in OUTPUT_COLUMNS])
+    return scored.unionByName(passed)
