@@ -68,12 +68,6 @@ def backtest(spark, settings: Settings, dataset: str, models: list[str], suffix:
                         backtest_id=f"bench-quality-{dataset}{suffix}", with_baseline=with_baseline)
 
 
-def with_cascade(settings: Settings) -> Settings:
-    cascade = settings.scoring.cascade.model_copy(update={"enabled": True})
-    scoring = settings.scoring.model_copy(update={"cascade": cascade})
-    return settings.model_copy(update={"scoring": scoring})
-
-
 def table(rows: list[dict]) -> str:
     """The rows as the CLI prints tables (NaN and missing as "-")."""
     cols = ["dataset", "model", *[c for c in COLUMNS if any(r.get(c) is not None for r in rows)], "seconds"]
@@ -102,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += [{"dataset": dataset, "model": model, **result.overall(model), "seconds": result.seconds[model],
                   "score_seconds": round(result.score_seconds[model], 1)} for model in result.seconds]
         if cascade:
-            gated = backtest(spark, with_cascade(settings), dataset, [cascade], "-cascade", with_baseline=False)
+            gated = backtest(spark, settings.with_cascade(), dataset, [cascade], "-cascade", with_baseline=False)
             plain = result.score_seconds.get(cascade)
             took = gated.score_seconds[cascade]
             rows.append({"dataset": dataset, "model": f"{cascade}+cascade", **gated.overall(cascade),

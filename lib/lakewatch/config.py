@@ -154,6 +154,11 @@ class Settings(_Strict):
     def jars_path(self) -> Path:
         return self.path(self.spark.jars_dir)
 
+    def with_cascade(self, enabled: bool = True) -> "Settings":
+        """These settings with the statistical cascade on (or off): scoring.cascade.enabled."""
+        cascade = self.scoring.cascade.model_copy(update={"enabled": enabled})
+        return self.model_copy(update={"scoring": self.scoring.model_copy(update={"cascade": cascade})})
+
     def with_model_overrides(self, name: str, overrides: dict[str, Any]) -> "Settings":
         models = {**self.models, name: {**self.models.get(name, {}), **overrides}}
         return self.model_copy(update={"models": models})

@@ -122,12 +122,15 @@ class Backtest:
         p.add_argument("--train-days", type=int, default=7, help="walk-forward: days of training before each cut")
         p.add_argument("--every-days", type=int, default=7, help="walk-forward: days scored after each cut")
         p.add_argument("--backtest-id", help="default: a new id; 'backtest-' is prefixed when missing (results replace those of the same id)")
+        p.add_argument("--cascade", action="store_true",
+                       help="score with the statistical cascade on (scoring.cascade); adds the gate's pass rate and recall")
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
         from lakewatch.data.intervals import parse_date
-        from lakewatch.pipeline.backtest import HEADLINE, run_backtest
+        from lakewatch.pipeline.backtest import GATE, HEADLINE, run_backtest
 
+        settings = settings.with_cascade() if args.cascade else settings
         spec = load_dataset_spec(args.dataset, settings)
         models = [m.strip() for m in (args.models or settings.training.default_model).split(",") if m.strip()]
         result = run_backtest(
@@ -137,9 +140,10 @@ class Backtest:
         )
         print(f"backtest {result.backtest_id} of {spec.name} ({result.protocol}, {len(result.folds)} fold(s)); "
               f"every metric per fold: lakewatch sql \"SELECT * FROM evaluation WHERE run_id = '{result.backtest_id}'\"")
-        rows = [(model, *[_fmt(values.get(k)) for k in HEADLINE])
+        columns = HEADLINE + (GATE if settings.scoring.cascade.enabled else [])
+        rows = [(model, *[_fmt(values.get(k)) for k in columns])
                 for (model, fold), values in result.metrics.items() if fold is None]
-        print_table(["model", *HEADLINE], rows)
+        print_table(["model", *columns], rows)
         return 0
 
 
