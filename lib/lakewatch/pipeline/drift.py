@@ -70,16 +70,14 @@ def compute_drift(
     profiles[SCORE_FEATURE] = FeatureProfile.from_dict(ref["score"])
     cfg = settings.drift
     records = drift_records(profiles, current_summaries(rows, drift_columns(spec), profiles), cfg)
-    n_anom = scores.where("is_anomaly").count() if n_anomalous is None else n_anomalous
-    if settings.scoring.cascade.enabled:
-        # only the gate's candidates have a score: their distribution is not the reference's, by design
-        n_rows = scores.count()
-    else:
-        score_cols = [Column_(SCORE_FEATURE)]
-        score_summary = current_summaries(scores.select(F.col("score").alias(SCORE_FEATURE)), score_cols, profiles)
+    score_cols = [Column_(SCORE_FEATURE)]
+    score_summary = current_summaries(scores.select(F.col("score").alias(SCORE_FEATURE)), score_cols, profiles)
+    summary = score_summary[SCORE_FEATURE]
+    if summary.null_count == 0:  # a score is never null, but where a cascade's gate left the row unscored:
+        # then only its candidates have one, whose distribution is not the reference's by design
         records += [r for r in drift_records(profiles, score_summary, cfg) if r[1] in ("psi", "ks", "ks_pvalue")]
-        n_rows = score_summary[SCORE_FEATURE].count
-    records += anomaly_rate_records(package.target_false_alarm_rate, n_anom, n_rows, cfg)
+    n_anom = scores.where("is_anomaly").count() if n_anomalous is None else n_anomalous
+    records += anomaly_rate_records(package.target_false_alarm_rate, n_anom, summary.n_rows, cfg)
     name, version = package.manifest["name"], int(package.manifest["version"])
     df = spark.createDataFrame(
         [(spec.name, run_id, interval.start, f, m, _num(v), _num(t), s, name, version) for f, m, v, t, s in records],

@@ -14,6 +14,7 @@ can only lose recall, never add alarms; `evaluate` reports its pass rate and rec
 
 from __future__ import annotations
 
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Window
@@ -21,70 +22,67 @@ from pyspark.sql import functions as F
 
 from lakewatch.config import CascadeSettings
 from lakewatch.packaging.package import ModelPackage
+from lakewatch.transforms.fitting import time_of_day_bin
+from lakewatch.transforms.normalization import Normalizer
+from lakewatch.transforms.seasonal import SeasonalProfile
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 CANDIDATE = "_candidate"
 NEEDED = "_needed"
-_US_PER_DAY = 86_400_000_000
 
 
-def _statistics(df: "DataFrame", package: ModelPackage) -> tuple["DataFrame | None", bool]:
-    """(entity, _loc{j}, _scale{j}, _season{j} array of bin medians, _sscale{j}) of the package's entities, and
-    whether it has a seasonal profile; None when the normalisation is global and there is no profile."""
+def _statistics(df: "DataFrame", package: ModelPackage) -> tuple["DataFrame | None", int]:
+    """(entity, _loc{j}, _scale{j}, _season{j} array of bin medians, _sscale{j}) of the package's entities, read
+    through the transforms the plan applies (`Normalizer`, `SeasonalProfile`), and the profile's bins (0: none);
+    None when the normalisation is global and there is no profile."""
     m = package.manifest["transforms"]
-    per_entity = m["normalization"]["scope"] == "entity"
-    seasonal = m.get("seasonal")
-    if not per_entity and not seasonal:
-        return None, False
     table = package.entity_table()
-    cols = {"entity": table.column("entity").to_pylist()}
-    for j, f in enumerate(package.features):
-        if per_entity:
-            cols[f"_loc{j}"] = table.column(f"loc:{f}").to_pylist()
-            cols[f"_scale{j}"] = table.column(f"scale:{f}").to_pylist()
-        if seasonal:
-            bins = int(seasonal["bins"])
-            medians = [table.column(f"season:{f}:{k}").to_pylist() for k in range(bins)]
-            cols[f"_season{j}"] = [list(v) for v in zip(*medians)] if medians else []
-            cols[f"_sscale{j}"] = table.column(f"season_scale:{f}").to_pylist()
+    norm = Normalizer.from_manifest(m["normalization"], table)
+    profile = (SeasonalProfile.from_table(package.features, int(m["seasonal"]["bins"]), table)
+               if m.get("seasonal") else None)
+    if not norm.needs_entity and profile is None:
+        return None, 0
+    cols: dict[str, list] = {"entity": table.column("entity").to_pylist()}
+    for j in range(len(package.features)):
+        if norm.needs_entity:
+            cols[f"_loc{j}"], cols[f"_scale{j}"] = norm.loc[:, j].tolist(), norm.scale[:, j].tolist()
+        if profile is not None:
+            cols[f"_season{j}"], cols[f"_sscale{j}"] = profile.median[:, :, j].tolist(), profile.scale[:, j].tolist()
     import pandas as pd
 
-    return df.sparkSession.createDataFrame(pd.DataFrame(cols)), bool(seasonal)
+    return df.sparkSession.createDataFrame(pd.DataFrame(cols)), profile.bins if profile is not None else 0
 
 
 def gate(df: "DataFrame", package: ModelPackage, cascade: CascadeSettings) -> "DataFrame":
     """df (entity, ts, ...features as double) with CANDIDATE (the row passes the gate) and NEEDED (a candidate,
     or a row some candidate's window reaches back to: within the model's context rows before it)."""
-    features = package.features
     norm = package.manifest["transforms"]["normalization"]
     g_loc, g_scale = norm["global_loc"], norm["global_scale"]
-    stats, seasonal = _statistics(df, package)
+    stats, bins = _statistics(df, package)
     rows = df if stats is None else df.join(F.broadcast(stats), "entity", "left")
+    # an entity training did not see has no statistics of its own: the global ones, as in the plan
     known = F.col("_scale0").isNotNull() if stats is not None and norm["scope"] == "entity" else F.lit(False)
     by_entity = Window.partitionBy("entity").orderBy("ts")
     recent = by_entity.rowsBetween(-(cascade.flat_points - 1), 0)
     full = F.count(F.lit(1)).over(recent) >= cascade.flat_points
+    slot = time_of_day_bin(F.col("ts"), bins) + 1 if bins else None
+    far = F.lit(cascade.gate_sigmas)
     tests: list["Column"] = []
-    for j, f in enumerate(features):
+    for j, f in enumerate(package.features):
         x = F.col(f)
         loc = F.when(known, F.col(f"_loc{j}")).otherwise(F.lit(float(g_loc[j])))
         scale = F.when(known, F.col(f"_scale{j}")).otherwise(F.lit(float(g_scale[j])))
-        tests.append(F.abs(x - loc) >= F.lit(cascade.gate_sigmas) * scale)
-        if seasonal:
-            bins = int(package.manifest["transforms"]["seasonal"]["bins"])
-            b = (F.pmod(F.unix_micros("ts"), F.lit(_US_PER_DAY)) * bins / _US_PER_DAY).cast("int")
-            median = F.element_at(F.col(f"_season{j}"), b + 1)
-            far = F.abs(x - median) >= F.lit(cascade.gate_sigmas) * F.col(f"_sscale{j}")
-            tests.append(F.coalesce(far, F.lit(False)))  # an entity without a profile: residuals of zero
+        tests.append(F.abs(x - loc) >= far * scale)
+        if slot is not None:
+            off_hour = F.abs(x - F.element_at(F.col(f"_season{j}"), slot)) >= far * F.col(f"_sscale{j}")
+            tests.append(F.coalesce(off_hour, F.lit(False)))  # an entity without a profile: residuals of zero
         moved = F.max(x).over(recent) - F.min(x).over(recent)
         tests.append(full & (moved <= F.lit(cascade.flat_range) * scale))
-    candidate = tests[0]
-    for t in tests[1:]:
-        candidate = candidate | t
-    context = package.context
+    candidate = reduce(lambda a, b: a | b, tests)
     marked = rows.withColumn(CANDIDATE, candidate)
+    context = package.context
     ahead = F.max(F.col(CANDIDATE).cast("int")).over(by_entity.rowsBetween(0, context - 1)) > 0
     return marked.withColumn(NEEDED, ahead if context > 1 else F.col(CANDIDATE)).select(
         *df.columns, CANDIDATE, NEEDED)

@@ -262,7 +262,7 @@ def score_cascade(df: "DataFrame", package: ModelPackage, shipped: Shipped, sc: 
         scored = score_windowed(gated.where(F.col(NEEDED)), shipped, package.features, start_us, partitions,
                                 unseen, only=CANDIDATE)
     schema = {f.name: f.dataType for f in _result_type().fields}
-    passed = gated.where(in_range & ~F.col(CANDIDATE)).select(
+    unscored = gated.where(in_range & ~F.col(CANDIDATE)).select(
         "entity", "ts", "logical_date",
         *[(F.lit(False) if c == "is_anomaly" else F.lit(None)).cast(schema[c]).alias(c) for c in OUTPUT_COLUMNS])
-    return scored.unionByName(passed)
+    return scored.unionByName(unscored)

@@ -16,10 +16,10 @@ from pyspark.sql import functions as F
 
 from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import FeatureStats, NormalizationConfig, Normalizer
-from lakewatch.transforms.seasonal import SeasonalProfile
+from lakewatch.transforms.seasonal import US_PER_DAY, SeasonalProfile
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 
 def _stable(values: np.ndarray) -> np.ndarray:
@@ -84,6 +84,11 @@ def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
     )
 
 
+def time_of_day_bin(ts: "Column", bins: int) -> "Column":
+    """A timestamp column's time-of-day bin (UTC), 0..bins-1: `transforms.seasonal.bin_of` as a Spark expression."""
+    return (F.pmod(F.unix_micros(ts), F.lit(US_PER_DAY)) * F.lit(bins) / F.lit(US_PER_DAY)).cast("int")
+
+
 def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: list[str], loc: np.ndarray,
                      floor: np.ndarray) -> SeasonalProfile:
     """Two aggregations over (entity, ts, features...) rows: each entity's median per time-of-day bin and
@@ -91,8 +96,7 @@ def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: 
     A bin without rows falls back to `loc` (the entity's median)."""
     d = len(features)
     slot = {e: i for i, e in enumerate(entities)}
-    b = (F.unix_micros("ts") % F.lit(86_400_000_000) * F.lit(bins) / F.lit(86_400_000_000)).cast("int")
-    rows = df.select("entity", b.alias("_bin"), *features)
+    rows = df.select("entity", time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
     meds = rows.groupBy("entity", "_bin").agg(
         *[F.percentile_approx(f, 0.5, 10_000).alias(f"m{j}") for j, f in enumerate(features)]).collect()
     median = np.repeat(np.asarray(loc, dtype=np.float64)[:, None, :], bins, axis=1).copy()

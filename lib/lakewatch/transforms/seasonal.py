@@ -17,12 +17,12 @@ import pyarrow as pa
 
 from lakewatch.transforms.entities import Located
 
-_US_PER_DAY = 86_400_000_000
+US_PER_DAY = 86_400_000_000
 
 
 def bin_of(ts_us: np.ndarray, bins: int) -> np.ndarray:
     """Each timestamp's time-of-day bin (UTC), 0..bins-1."""
-    return ((np.asarray(ts_us, dtype=np.int64) % _US_PER_DAY) * bins // _US_PER_DAY).astype(np.int64)
+    return ((np.asarray(ts_us, dtype=np.int64) % US_PER_DAY) * bins // US_PER_DAY).astype(np.int64)
 
 
 @dataclass(frozen=True)
