@@ -106,10 +106,18 @@ SPARK_CONN = '{"conn_type": "spark", "host": "local[2]"}'
 SERVICE_MARKERS = ("cluster", "airflow_server")
 
 
+def _service_order(item: pytest.Item) -> int:
+    airflow = item.get_closest_marker("airflow_server")
+    if airflow is not None:
+        return 1 if airflow.kwargs.get("first") else 3
+    return 2 if item.get_closest_marker("cluster") else 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that need servers of their own run last: the servers start in the background (`services`)
-    while the rest of the suite runs."""
-    items.sort(key=lambda item: any(item.get_closest_marker(m) for m in SERVICE_MARKERS))
+    while the rest of the suite runs. The Airflow run is triggered before the cluster test (`first=True`) and
+    checked after it, so that the two out-of-process jobs overlap."""
+    items.sort(key=_service_order)
 
 
 @pytest.fixture(scope="session")

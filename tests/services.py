@@ -10,6 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,3 +90,29 @@ def stop_airflow(started: Started) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(started.proc.pid, signal.SIGKILL)
         started.proc.wait(timeout=30)
+
+
+def call(base: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    """One request to the Airflow REST API (POST with a body, else GET), its JSON answer."""
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None,
+                                 method="POST" if body is not None else "GET")
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def wait_for(what: str, check, timeout: float):
+    """check() until it returns something true (connection errors count as not yet), at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (urllib.error.URLError, ConnectionError, OSError, KeyError) as exc:
+            last = exc
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}: {last}")
