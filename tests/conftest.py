@@ -22,6 +22,8 @@ TEST_SPARK_OPTIONS = {
     "spark.ui.enabled": "false",
     "spark.default.parallelism": "2",
     "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "2",
+    # test data is tiny: compiling each query's whole-stage code costs more than running it (~8 % of the suite)
+    "spark.sql.codegen.wholeStage": "false",
 }
 
 
