@@ -16,6 +16,7 @@ import numpy as np
 from lakewatch.lakehouse.tables import FEATURE_SHARES
 from lakewatch.packaging.package import ModelPackage, parse_package
 from lakewatch.scoring.plan import ScoringPlan
+from lakewatch.scoring.spark import resolve_device
 
 if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
@@ -77,7 +78,7 @@ def predict_batch_frame(df: "DataFrame", package: ModelPackage, batch_size: int,
         import torch
 
         torch.set_num_threads(max(1, threads))
-        plan = parse_package(*bc.value).plan(device)
+        plan = parse_package(*bc.value).plan(resolve_device(device))
 
         def predict(inputs: np.ndarray) -> np.ndarray:  # (batch, n_features)
             return score_only(plan, inputs)

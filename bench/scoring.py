@@ -6,7 +6,9 @@
    the standard columns (entity, ts, logical_date, features as double) and writes Delta (overwrite, a fresh
    scratch path), timed with perf_counter around that one action, after one warm-up on a small slice:
    (a) lakewatch.scoring.score_frame, (b) a native Spark expression, (c) predict_batch_udf, (d) a row UDF
-   on a sample (rows/s extrapolated). The full run_score job and compute_drift alone are timed too.
+   on a sample (rows/s extrapolated). The full run_score job (with dense_ae and with the default temporal
+   model, each broken down by stage) against a passthrough job (the same raw rows read, the native expression,
+   a Delta write of the same width), and compute_drift alone, are timed too.
 3. The Python workers' peak RSS during (a) at N/4 and N rows (a psutil sampler thread in the driver).
 """
 
@@ -42,6 +44,7 @@ DAYS = 8  # scored: all of them; trained on: the first
 EXTRA_FEATURES = 24
 NAME = "bench"
 TARGETS = {"a/b": 0.9, "a/c": 1.3, "a/d": 50.0}
+JOB_TARGETS = {"job/passthrough": 0.7, "job_tcn/passthrough": 0.5}  # whole-job throughput against the plain job
 DRIFT_TARGET = 0.25  # drift step <= this share of the scoring job
 GROWTH_TOLERANCE = 1.25  # peak worker RSS at N within this factor of N/4: "does not grow"
 
@@ -103,6 +106,25 @@ def stage_valid(spark: "SparkSession", settings: Settings, spec: DatasetSpec, in
     return spark.read.format("delta").load(path).count()
 
 
+def passthrough_frame(table: "DataFrame", spec: DatasetSpec, interval: Interval,
+                      package: "ModelPackage") -> "DataFrame":
+    """What a data team's own job would write: the raw table's rows of the interval, the model as a native
+    expression (native_frame), every column of `scores`, partitioned as `scores` is."""
+    from pyspark.sql import functions as F
+
+    from lakewatch.data.quality import select_interval
+
+    rows = select_interval(table, spec, interval).select(
+        F.col(spec.entity).cast("string").alias("entity"), F.col(spec.timestamp).alias("ts"),
+        F.to_date(spec.timestamp).alias("logical_date"), *[F.col(f).cast("double").alias(f) for f in package.features])
+    return native_frame(rows, package).select(
+        F.lit(spec.name).alias("dataset"), "entity", "ts", "score", "calibrated",
+        F.lit(None).cast("double").alias("uncertainty"), "is_anomaly", "top_features",
+        F.lit(False).alias("warming_up"), F.lit(package.manifest["name"]).alias("model_name"),
+        F.lit(int(package.manifest["version"])).alias("model_version"), F.lit("passthrough").alias("run_id"),
+        "logical_date")
+
+
 def standard(spark: "SparkSession", path: str, features: list[str], before: date | None = None) -> "DataFrame":
     """Read a staged table as the scoring job sees it: entity, ts, logical_date, features as double."""
     from pyspark.sql import functions as F
@@ -120,14 +142,15 @@ class Bench:
         self.spark, self.settings, self.scratch = spark, settings, scratch
         self.n_writes = 0
 
-    def write(self, df: "DataFrame", rows: int, name: str, sample: bool = True) -> Measure:
+    def write(self, df: "DataFrame", rows: int, name: str, sample: bool = True,
+              partition_by: tuple[str, ...] = ()) -> Measure:
         """Time one Delta write of df (overwrite, a fresh path), with the worker sampler on."""
         self.n_writes += 1
         path = str(self.scratch / f"{self.n_writes:02d}-{name.split()[0].strip('()')}")
         sampler = WorkerMemorySampler() if sample else None
         with sampler or contextlib.nullcontext():
             t0 = time.perf_counter()
-            df.write.format("delta").mode("overwrite").save(path)
+            df.write.format("delta").mode("overwrite").partitionBy(*partition_by).save(path)
             seconds = time.perf_counter() - t0
         written = int(last_commit_metrics(self.spark, path).get("numOutputRows", rows))
         if written != rows:
@@ -162,7 +185,7 @@ def entities_for(rows: int) -> int:
 
 def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000) -> dict[str, Any]:
     """The whole benchmark; returns the results (see print_results)."""
-    from lakewatch.data.quality import select_interval
+    from lakewatch.data.quality import flag_rows, select_interval
     from lakewatch.lakehouse.runs import new_run_id
     from lakewatch.lakehouse.session import build_session
     from lakewatch.packaging.registry import load_package, resolve
@@ -178,12 +201,16 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
     t_setup = time.perf_counter()
     entities = entities_for(rows)
     spec, interval, n_table = generate(spark, settings, NAME, entities, DAYS)
-    warm_spec, warm_interval, _ = generate(spark, settings, NAME + "_warm", max(8, entities // 8), 1)
+    warm_spec, warm_interval, n_warm_table = generate(spark, settings, NAME + "_warm", max(8, entities // 8), 1)
     log(f"generated {n_table:,} rows ({entities} entities x {DAYS} days) and the warm-up table", t_setup)
     t0 = time.perf_counter()
-    trained = run_train(spark, settings, spec, Interval(START, START + timedelta(days=1)), "dense_ae")
+    first_day = Interval(START, START + timedelta(days=1))
+    trained = run_train(spark, settings, spec, first_day, "dense_ae")
     train_s = time.perf_counter() - t0
     log(f"trained {NAME} v{trained.ref.version} ({trained.stage})", t0)
+    t0 = time.perf_counter()
+    temporal = run_train(spark, settings, spec, first_day, settings.training.default_model, name=NAME + "_temporal")
+    log(f"trained {NAME}_temporal v{temporal.ref.version} ({settings.training.default_model})", t0)
     package: ModelPackage = load_package(spark, settings, resolve(spark, settings, NAME, None))
     features = package.features
     stage = str(workdir / "stage")
@@ -215,17 +242,33 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
         results["d"] = bench.contender(f"(d) row @udf, sample (arrow={arrow})", rowwise, (warm_d, warm_d.count()),
                                        (standard(spark, stage + "/sample", features), n_sample))
 
-    # the whole job, warmed up on the small table (same model by name), then drift alone on the same interval
-    run_score(spark, settings, warm_spec, warm_interval, model_name=NAME)
-    results["job"] = bench.timed("run_score job (full)", n_table, lambda: run_score(spark, settings, spec, interval))
+    # the whole job, warmed up on the small table (same model by name), against a plain job over the same raw
+    # rows: the same read, a native expression for the model, a Delta write of the same width
     table, _ = read_source(spark, settings, spec)
+    warm_table, _ = read_source(spark, settings, warm_spec)
+    bench.write(passthrough_frame(warm_table, warm_spec, warm_interval, package), n_warm_table,
+                "passthrough warm-up", sample=False, partition_by=SCORES.partition_by)
+    results["passthrough"] = bench.write(passthrough_frame(table, spec, interval, package), n_table,
+                                         "passthrough job (read, native, Delta)", sample=False,
+                                         partition_by=SCORES.partition_by)
+    stages: dict[str, dict[str, float]] = {}
+    default_model = settings.training.default_model
+    for key, model, label in (("job", NAME, "dense_ae"), ("job_tcn", NAME + "_temporal", default_model)):
+        run_score(spark, settings, warm_spec, warm_interval, model_name=model)
+        records: list[Any] = []
+        results[key] = bench.timed(f"run_score job, {label}", n_table, lambda m=model: records.append(
+            run_score(spark, settings, spec, interval, model_name=m)))
+        stages[key] = dict(records[0].details.get("stages_s", {}))
     scores = spark.read.format("delta").load(SCORES.path(settings)).where(interval_predicate(spec.name, interval.start, interval.end))
     results["drift"] = bench.timed("compute_drift alone", n_table, lambda: compute_drift(
-        spark, settings, spec, interval, package, select_interval(table, spec, interval), scores, new_run_id("bench")))
+        spark, settings, spec, interval, package, flag_rows(select_interval(table, spec, interval), spec), scores,
+        new_run_id("bench"), n_rows=n_table))
 
     spark.stop()
     a = results["a"].rows_per_s
     ratios = {k: (a / results[k[-1]].rows_per_s if k[-1] in results else None, t) for k, t in TARGETS.items()}
+    ratios.update({k: (results[k.split("/")[0]].rows_per_s / results["passthrough"].rows_per_s, t)
+                   for k, t in JOB_TARGETS.items()})
     mem_q, mem_n = quarter.memory, results["a"].memory
     growth = mem_n.process_bytes / mem_q.process_bytes if mem_q.process_bytes else float("nan")
     return {
@@ -233,7 +276,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
         "rowudf_sample_rows": n_sample, "entities": entities, "days": DAYS, "features": len(features),
         "master": settings.spark.master, "batch_size": sc.batch_size, "setup_s": setup_s, "train_s": train_s,
         "model_version": trained.ref.version,
-        "measures": {k: m.as_dict() for k, m in results.items()},
+        "measures": {k: m.as_dict() for k, m in results.items()}, "job_stages_s": stages,
         "ratios": {k: {"value": v, "target": t, "met": None if v is None else v >= t} for k, (v, t) in ratios.items()},
         "drift_share": {"value": results["drift"].seconds / results["job"].seconds, "target": DRIFT_TARGET,
                         "met": results["drift"].seconds <= DRIFT_TARGET * results["job"].seconds},
@@ -259,6 +302,11 @@ def print_results(r: dict[str, Any]) -> None:
     for k, v in r["ratios"].items():
         value = "-" if v["value"] is None else f"{v['value']:.2f}"
         print(f"{k + ' (rows/s)':<20}{value:>10}{'>= ' + str(v['target']):>10}  {_status(v['met'])}")
+    print("\nwhere the full job's time goes (seconds per stage):")
+    for key, stages in r["job_stages_s"].items():
+        total = r["measures"][key]["seconds"]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+        print(f"  {r['measures'][key]['name']}: {parts}; the rest {total - sum(stages.values()):.1f} (of {total:.1f})")
     d = r["drift_share"]
     print(f"{'drift / score job':<20}{d['value']:>10.2f}{'<= ' + str(d['target']):>10}  {_status(d['met'])}")
     m = r["memory"]

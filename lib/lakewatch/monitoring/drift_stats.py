@@ -97,7 +97,7 @@ class CurrentSummary:
                    [int(c) for c in data["bin_counts"]], None if q is None else [float(x) for x in q], _float(data["mean"]))
 
 
-def _split(values: np.ndarray, lo: float | None, hi: float | None) -> tuple[np.ndarray, int, int]:
+def split_values(values: np.ndarray, lo: float | None, hi: float | None) -> tuple[np.ndarray, int, int]:
     """(finite values, null count, out-of-range count) of a raw array."""
     v = np.asarray(values, dtype=np.float64).ravel()
     finite = v[np.isfinite(v)]
@@ -115,7 +115,7 @@ def bin_counts(edges: list[float], values: np.ndarray) -> np.ndarray:
     return np.bincount(idx, minlength=len(edges) + 1)
 
 
-def _quantiles(finite: np.ndarray) -> list[float]:
+def quantiles_of(finite: np.ndarray) -> list[float]:
     return np.quantile(finite, QUANTILE_PROBS, method="inverted_cdf").tolist()
 
 
@@ -126,7 +126,7 @@ def profile_from_values(name: str, values: np.ndarray, n_bins: int = 10,
     The inner edges are the values at probabilities k/n_bins, k = 1..n_bins-1, deduplicated, so a discrete
     or constant feature gets fewer, wider bins rather than empty duplicates.
     """
-    finite, nulls, oor = _split(values, lo, hi)
+    finite, nulls, oor = split_values(values, lo, hi)
     n_rows = len(finite) + nulls
     if len(finite) == 0:
         return FeatureProfile(name, [], [1.0], [], math.nan, math.nan, 0,
@@ -134,17 +134,17 @@ def profile_from_values(name: str, values: np.ndarray, n_bins: int = 10,
     probs = [k / n_bins for k in range(1, n_bins)]
     edges = np.unique(np.quantile(finite, probs, method="inverted_cdf")).tolist()
     shares = (bin_counts(edges, finite) / len(finite)).tolist()
-    return FeatureProfile(name, edges, shares, _quantiles(finite), float(finite.mean()), float(finite.std()),
+    return FeatureProfile(name, edges, shares, quantiles_of(finite), float(finite.mean()), float(finite.std()),
                           len(finite), nulls / n_rows, oor / n_rows)
 
 
 def summary_from_values(profile: FeatureProfile, values: np.ndarray,
                         lo: float | None = None, hi: float | None = None) -> CurrentSummary:
     """What the Spark aggregation computes for an interval, from a numpy array (tests; the driver)."""
-    finite, nulls, oor = _split(values, lo, hi)
+    finite, nulls, oor = split_values(values, lo, hi)
     empty = len(finite) == 0
     return CurrentSummary(len(finite), len(finite) + nulls, nulls, oor, bin_counts(profile.edges, finite).tolist(),
-                          None if empty else _quantiles(finite), math.nan if empty else float(finite.mean()))
+                          None if empty else quantiles_of(finite), math.nan if empty else float(finite.mean()))
 
 
 def _shares(ref_shares: list[float], cur_counts: list[int]) -> tuple[np.ndarray, np.ndarray] | None:

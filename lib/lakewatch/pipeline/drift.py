@@ -22,6 +22,7 @@ from lakewatch.monitoring.drift import (
     current_summaries,
     drift_columns,
     drift_records,
+    quantile_sample,
 )
 from lakewatch.monitoring.drift_stats import FeatureProfile
 from lakewatch.packaging.package import ModelPackage, check_schema
@@ -59,19 +60,22 @@ class DriftOutcome:
 
 def compute_drift(
     spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, package: ModelPackage,
-    rows: "DataFrame", scores: "DataFrame", run_id: str, n_anomalous: int | None = None,
+    rows: "DataFrame", scores: "DataFrame", run_id: str, n_anomalous: int | None = None, n_rows: int | None = None,
 ) -> DriftOutcome:
     """Write the interval's drift rows (replacing earlier ones); rows: its input rows; scores: its scores;
-    n_anomalous: the anomalous scores, when the caller has counted them already."""
+    n_anomalous: the anomalous scores, n_rows: the input rows, when the caller has counted them already (with
+    n_rows, a large interval's quantiles come from a sample: `drift.quantile_sample_rows`)."""
     ref = package.manifest.get("reference_profile")
     if not ref:
         raise PackageError(f"model {package.manifest['name']} v{package.manifest['version']} has no reference profile")
     profiles = {p["name"]: FeatureProfile.from_dict(p) for p in ref["features"]}
     profiles[SCORE_FEATURE] = FeatureProfile.from_dict(ref["score"])
     cfg = settings.drift
-    records = drift_records(profiles, current_summaries(rows, drift_columns(spec), profiles), cfg)
+    sample = quantile_sample(n_rows, cfg.quantile_sample_rows)
+    records = drift_records(profiles, current_summaries(rows, drift_columns(spec), profiles, sample), cfg)
     score_cols = [Column_(SCORE_FEATURE)]
-    score_summary = current_summaries(scores.select(F.col("score").alias(SCORE_FEATURE)), score_cols, profiles)
+    score_summary = current_summaries(scores.select("entity", "ts", F.col("score").alias(SCORE_FEATURE)),
+                                      score_cols, profiles, sample)
     summary = score_summary[SCORE_FEATURE]
     if summary.null_count == 0:  # a score is never null, but where a cascade's gate left the row unscored:
         # then only its candidates have one, whose distribution is not the reference's by design

@@ -80,7 +80,7 @@ def run_score(
             record.n_events = write_events(spark, settings, spec, interval, package, written, record.run_id)
         with record.stage("drift"):
             drift = compute_drift(spark, settings, spec, interval, package, validated.interval_rows, written,
-                                  record.run_id, record.rows_anomalous)
+                                  record.run_id, record.rows_anomalous, record.rows_in)
         validated.release()
         record.details["drift"] = drift.as_dict()
         with record.stage("report"):

@@ -33,7 +33,7 @@ from lakewatch.errors import DataError
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.models.base import DetectorOutput, WindowSet
 from lakewatch.models.registry import detector_class, model_config
-from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, reference_profiles
+from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, quantile_sample, reference_profiles
 from lakewatch.monitoring.drift_stats import profile_from_values
 from lakewatch.packaging.package import ModelPackage, build_package
 from lakewatch.packaging.registry import ModelRef, next_version, register
@@ -186,7 +186,8 @@ def fit_package(
     if recall is not None:
         metrics["labeled_anomaly_recall"] = recall
     reference = {
-        "features": [p.to_dict() for p in reference_profiles(flagged, drift_columns(spec))],
+        "features": [p.to_dict() for p in reference_profiles(flagged, drift_columns(spec), quantile_sample(
+            int(stats.per_entity.count.sum()), settings.drift.quantile_sample_rows))],
         "score": profile_from_values(SCORE_FEATURE, held.score).to_dict(),
     }
     manifest = {
