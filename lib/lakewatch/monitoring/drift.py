@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from lakewatch.config import DriftSettings
 from lakewatch.data.sampling import hash_uniform
@@ -83,9 +84,6 @@ class _Partial:
         self.sample.append(sample)
 
 
-PARTIAL_SCHEMA = "col INT, n BIGINT, mean DOUBLE, m2 DOUBLE, oor BIGINT, bins ARRAY<BIGINT>, sample ARRAY<DOUBLE>"
-
-
 def _partials(cols: list[Column_],
               edges: list[list[float]]) -> "Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]":
     """The per-partition pass: each column's finite count, mean and M2, out-of-range count and bin counts
@@ -123,6 +121,7 @@ def _partials(cols: list[Column_],
 
 
 def _arrow_schema() -> "pa.Schema":
+    """The partials' schema (one row per column and partition), declared once: Spark's is derived from it."""
     import pyarrow as pa
 
     return pa.schema([("col", pa.int32()), ("n", pa.int64()), ("mean", pa.float64()), ("m2", pa.float64()),
@@ -144,15 +143,15 @@ def summarise(df: "DataFrame", cols: list[Column_], edges: dict[str, list[float]
     inputs = df.select(*[F.col(c.name).cast("double").alias(f"_{k}") for k, c in enumerate(cols)], pick.alias("_q"))
     merged = [_Partial() for _ in cols]
     rows = 0
-    table = inputs.mapInArrow(_partials(cols, e), PARTIAL_SCHEMA).toArrow()
+    table = inputs.mapInArrow(_partials(cols, e), from_arrow_schema(_arrow_schema())).toArrow()
     col, n, mean, m2, oor = (table.column(name).to_numpy() for name in ("col", "n", "mean", "m2", "oor"))
-    bins, values = table.column("bins").combine_chunks(), table.column("sample").combine_chunks()
+    bins, sampled = table.column("bins").combine_chunks(), table.column("sample").combine_chunks()
     for i in range(table.num_rows):
         if col[i] < 0:
             rows += int(n[i])
             continue
         merged[col[i]].add(int(n[i]), float(mean[i]), float(m2[i]), int(oor[i]),
-                           bins[i].values.to_numpy().astype(np.int64), values[i].values.to_numpy())
+                           bins[i].values.to_numpy().astype(np.int64), sampled[i].values.to_numpy())
     out: dict[str, dict[str, Any]] = {}
     for k, c in enumerate(cols):
         p = merged[k]
