@@ -7,8 +7,10 @@ A finite value too large for the models' float32 (|x| > 3.4e38) is quarantined a
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, Window
@@ -75,10 +77,11 @@ def select_interval(df: "DataFrame", spec: DatasetSpec, interval: Interval, look
     return df.where(in_part & (in_time | ts.isNull()))
 
 
-def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], list[Column]]:
-    """Typed feature columns (double) and, per feature, the reason it fails or null."""
+def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], list[Column], list[Column]]:
+    """Typed feature columns (double) and, per feature, the reason it fails or null, and whether it fails (a
+    boolean that is cheap to evaluate on every row: the reasons' strings are only built where one is true)."""
     dtypes = dict((f.name, f.dataType) for f in df.schema.fields)
-    values, reasons = [], []
+    values, reasons, faults = [], [], []
     for feat in spec.features:
         raw = F.col(feat.name)
         numeric = isinstance(dtypes[feat.name], NUMERIC)
@@ -98,7 +101,12 @@ def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], l
             reason = F.when(cond, F.lit(f"{label}:{feat.name}")).otherwise(reason)
         values.append(value.alias(feat.name))
         reasons.append(reason)
-    return values, reasons
+        # a null raw value has a null value too, and +-inf is above FLOAT32_MAX: the conditions above, cheaper
+        fault = value.isNull() | F.isnan(value) | (F.abs(value) > F.lit(FLOAT32_MAX))
+        for cond, label in bad[4:]:
+            fault = fault | cond
+        faults.append(fault)
+    return values, reasons, faults
 
 
 def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
@@ -106,7 +114,7 @@ def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
     ts_raw = F.col(spec.timestamp)
     ts = timestamp_of(df, spec)
     entity = F.col(spec.entity).cast("string")
-    values, feature_reasons = _feature_checks(df, spec)
+    values, feature_reasons, feature_faults = _feature_checks(df, spec)
     key_reasons = [
         F.when(entity.isNull(), F.lit("null_entity")),
         F.when(ts_raw.isNull(), F.lit("null_timestamp")).when(ts.isNull(), F.lit("bad_timestamp")),
@@ -114,7 +122,10 @@ def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
     logical = F.to_date(ts)
     if spec.partition_column:
         logical = F.coalesce(logical, partition_date_of(spec))
-    reasons = F.filter(F.array(*key_reasons, *feature_reasons), lambda r: r.isNotNull())
+    faulty = reduce(operator.or_, [entity.isNull(), ts.isNull(), *feature_faults])
+    # most rows have no fault: an empty array for them, without building one string per check
+    reasons = F.when(faulty, F.array_compact(F.array(*key_reasons, *feature_reasons))).otherwise(
+        F.array().cast("array<string>"))
     flagged = df.select(
         entity.alias("entity"),
         ts.alias("ts"),
