@@ -86,26 +86,23 @@ def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], l
         raw = F.col(feat.name)
         numeric = isinstance(dtypes[feat.name], NUMERIC)
         value = raw.cast("double") if numeric else F.expr(f"try_cast(`{feat.name}` AS DOUBLE)")
+        out_of_range = ([value < F.lit(feat.min)] if feat.min is not None else []) + (
+            [value > F.lit(feat.max)] if feat.max is not None else [])
         bad = [
             (raw.isNull(), "null"),
             (value.isNull(), "not_numeric"),
             (F.isnan(value) | (F.abs(value) == float("inf")), "nan_or_inf"),
             (F.abs(value) > F.lit(FLOAT32_MAX), "overflow"),
+            *[(cond, "out_of_range") for cond in out_of_range],
         ]
-        if feat.min is not None:
-            bad.append((value < F.lit(feat.min), "out_of_range"))
-        if feat.max is not None:
-            bad.append((value > F.lit(feat.max), "out_of_range"))
         reason = F.lit(None).cast("string")
         for cond, label in reversed(bad):
             reason = F.when(cond, F.lit(f"{label}:{feat.name}")).otherwise(reason)
         values.append(value.alias(feat.name))
         reasons.append(reason)
-        # a null raw value has a null value too, and +-inf is above FLOAT32_MAX: the conditions above, cheaper
-        fault = value.isNull() | F.isnan(value) | (F.abs(value) > F.lit(FLOAT32_MAX))
-        for cond, label in bad[4:]:
-            fault = fault | cond
-        faults.append(fault)
+        # the conditions above, cheaper: a null raw value has a null value too, and +-inf is above FLOAT32_MAX
+        faults.append(reduce(operator.or_, [value.isNull(), F.isnan(value), F.abs(value) > F.lit(FLOAT32_MAX),
+                                            *out_of_range]))
     return values, reasons, faults
 
 

@@ -65,12 +65,20 @@ def quantile_sample(n_rows: int | None, max_rows: int) -> float:
 class _Partial:
     """One column's summary over some rows: what partitions compute and the driver merges."""
 
+    bins: np.ndarray  # counts in the bins of the column's edges (len(edges) + 1)
     count: int = 0
     mean: float = 0.0
     m2: float = 0.0  # sum of squared deviations from the mean (merged as Chan et al.)
     oor: int = 0
-    bins: np.ndarray | None = None
     sample: list[np.ndarray] = field(default_factory=list)
+
+    @staticmethod
+    def of(edges: list[float]) -> "_Partial":
+        return _Partial(np.zeros(len(edges) + 1, dtype=np.int64))
+
+    def values(self) -> np.ndarray:
+        """The sampled values added so far, as one array."""
+        return np.concatenate(self.sample) if self.sample else np.zeros(0)
 
     def add(self, count: int, mean: float, m2: float, oor: int, bins: np.ndarray, sample: np.ndarray) -> None:
         if count:
@@ -80,7 +88,7 @@ class _Partial:
             self.m2 += m2 + delta * delta * self.count * count / n
             self.count = n
         self.oor += oor
-        self.bins = bins if self.bins is None else self.bins + bins
+        self.bins = self.bins + bins
         self.sample.append(sample)
 
 
@@ -92,7 +100,7 @@ def _partials(cols: list[Column_],
     def run(batches: "Iterator[pa.RecordBatch]") -> "Iterator[pa.RecordBatch]":
         import pyarrow as pa
 
-        parts, rows = [_Partial() for _ in cols], 0
+        parts, rows = [_Partial.of(e) for e in edges], 0
         for batch in batches:
             rows += batch.num_rows
             q = batch.column("_q").to_numpy(zero_copy_only=False).astype(bool)
@@ -103,8 +111,7 @@ def _partials(cols: list[Column_],
                 m2 = float(((finite - mean) ** 2).sum()) if len(finite) else 0.0
                 kept = v[q]
                 part.add(len(finite), mean, m2, oor, bin_counts(e, finite), kept[np.isfinite(kept)])
-        samples = [np.concatenate(p.sample) if p.sample else np.zeros(0) for p in parts]
-        bins = [p.bins if p.bins is not None else np.zeros(len(e) + 1, dtype=np.int64) for p, e in zip(parts, edges)]
+        samples = [p.values() for p in parts]
         lengths = [0] + [len(x) for x in samples]
         yield pa.RecordBatch.from_arrays([
             pa.array([-1, *range(len(cols))], pa.int32()),
@@ -112,7 +119,7 @@ def _partials(cols: list[Column_],
             pa.array([0.0, *[p.mean for p in parts]], pa.float64()),
             pa.array([0.0, *[p.m2 for p in parts]], pa.float64()),
             pa.array([0, *[p.oor for p in parts]], pa.int64()),
-            pa.array([[], *[b.tolist() for b in bins]], pa.list_(pa.int64())),
+            pa.array([[], *[p.bins.tolist() for p in parts]], pa.list_(pa.int64())),
             pa.ListArray.from_arrays(pa.array(np.cumsum([0, *lengths]), pa.int32()),
                                      pa.array(np.concatenate([np.zeros(0), *samples]), pa.float64())),
         ], schema=_arrow_schema())
@@ -133,15 +140,15 @@ def summarise(df: "DataFrame", cols: list[Column_], edges: dict[str, list[float]
     """(rows, per column: count, mean, std, quantiles, out-of-range count, bin counts): one pass over df.
 
     Every count is over every row; the quantiles are the exact ones (drift_stats.quantiles_of) of the rows a
-    hash of (entity, ts) puts in a `sample` share of them (every row at 1.0; `quantile_sample`): the same rows
-    whatever the partitioning. Each partition summarises its rows with numpy through Arrow (a Spark
-    aggregation of 100 quantiles and ~10 bin counts per column costs 5-10x more); the driver merges one small
-    row per column and partition, and the sampled values.
+    hash of (entity, ts) puts in a `sample` share of them (every row at 1.0; `quantile_sample`; none at 0.0,
+    when only counts are wanted): the same rows whatever the partitioning. Each partition summarises its rows
+    with numpy through Arrow (a Spark aggregation of 100 quantiles and ~10 bin counts per column costs 5-10x
+    more); the driver merges one small row per column and partition, and the sampled values.
     """
     e = [list((edges or {}).get(c.name) or []) for c in cols]
-    pick = F.lit(True) if sample >= 1.0 else hash_uniform(0, "entity", "ts") < F.lit(sample)
+    pick = hash_uniform(0, "entity", "ts") < F.lit(sample) if 0.0 < sample < 1.0 else F.lit(sample >= 1.0)
     inputs = df.select(*[F.col(c.name).cast("double").alias(f"_{k}") for k, c in enumerate(cols)], pick.alias("_q"))
-    merged = [_Partial() for _ in cols]
+    merged = [_Partial.of(edges_k) for edges_k in e]
     rows = 0
     table = inputs.mapInArrow(_partials(cols, e), from_arrow_schema(_arrow_schema())).toArrow()
     col, n, mean, m2, oor = (table.column(name).to_numpy() for name in ("col", "n", "mean", "m2", "oor"))
@@ -155,27 +162,27 @@ def summarise(df: "DataFrame", cols: list[Column_], edges: dict[str, list[float]
     out: dict[str, dict[str, Any]] = {}
     for k, c in enumerate(cols):
         p = merged[k]
-        values = np.concatenate(p.sample) if p.sample else np.zeros(0)
+        values = p.values()
         out[c.name] = {
             "count": p.count,
             "mean": p.mean if p.count else None,
             "std": float(np.sqrt(p.m2 / p.count)) if p.count else None,
             "quantiles": quantiles_of(values) if len(values) else None,
             "oor": p.oor,
-            "bins": (p.bins if p.bins is not None else np.zeros(len(e[k]) + 1, dtype=np.int64)).tolist(),
+            "bins": p.bins.tolist(),
         }
     return rows, out
 
 
 def reference_profiles(df: "DataFrame", cols: list[Column_], sample: float = 1.0) -> list[FeatureProfile]:
     """Reference profiles of every column over all of df: decile bins from the quantiles (of a `sample` share
-    of the rows, as `summarise`), then bin shares."""
+    of the rows, as `summarise`), then bin shares (a second pass that counts only)."""
     rows, first = summarise(df, cols, sample=sample)
     edges = {
         c.name: sorted(set(first[c.name]["quantiles"][k] for k in DECILE_INDEXES)) if first[c.name]["count"] else []
         for c in cols
     }
-    _, second = summarise(df, cols, edges, sample)
+    _, second = summarise(df, cols, edges, sample=0.0)
     profiles = []
     for c in cols:
         s = second[c.name]
@@ -183,7 +190,7 @@ def reference_profiles(df: "DataFrame", cols: list[Column_], sample: float = 1.0
         profiles.append(FeatureProfile(
             name=c.name, edges=edges[c.name],
             shares=[b / n for b in s["bins"]] if n else [1.0],
-            quantiles=s["quantiles"] or [], mean=float(s["mean"]) if n else float("nan"),
+            quantiles=first[c.name]["quantiles"] or [], mean=float(s["mean"]) if n else float("nan"),
             std=float(s["std"]) if n else float("nan"), count=n,
             null_rate=(rows - n) / rows if rows else float("nan"),
             out_of_range_rate=s["oor"] / rows if rows else float("nan"),
