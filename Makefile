@@ -20,14 +20,23 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
+	rm -rf lib/*.egg-info  # setuptools leaves one beside the code: Airflow would find the plugin twice
 	touch $@
 
 # Delta jars: resolved once from Maven Central by Spark's own resolver; every session then runs offline.
 $(JARS): $(INSTALLED)
 	$(BIN)/lakewatch setup-jars
+	rm -rf lib/*.egg-info  # setuptools leaves one beside the code: Airflow would find the plugin twice
 	touch $@
 
-test: setup
+# The browser of the UI test: Debian's Chromium, driven by Playwright at its system path (no browser download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium \
+		|| (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
+
+test: setup $(CHROMIUM)
 	$(BIN)/python -m pytest -q --timeout=900 --durations=12
 
 # Airflow: its own home and SQLite database under .cache/, the project's DAGs, a local Spark connection.

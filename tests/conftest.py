@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import date
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lakewatch.config import Settings, load_settings
-from tests.services import start_airflow, start_cluster, stop_airflow, stop_cluster
+from tests.services import AIRFLOW_PASSWORD, call, start_airflow, start_cluster, stop_airflow, stop_cluster, wait_for
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this venv's Python, as the driver does
@@ -160,3 +161,42 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             stop_airflow(started["airflow"])
         if "cluster" in started:
             stop_cluster(started["cluster"])
+
+
+# The session's `airflow standalone` (tests/services.py) and the lakewatch_score run triggered through its REST API.
+# Both are session-scoped: the run is triggered by the first test that needs it and checked by later ones (the
+# REST API's, the Lakewatch view's), while the Spark cluster test runs in between, so that the two out-of-process
+# jobs overlap.
+@pytest.fixture(scope="session")
+def standalone(services) -> tuple[str, str, object]:
+    """(base URL, API token, log path) of `airflow standalone`, once its API server answers."""
+    started = services["airflow"]
+    base = started.info["base"]
+    alive = lambda: started.proc.poll() is None and call(base, "/api/v2/monitor/health")  # noqa: E731
+    wait_for("the API server", alive, 240)
+    token = call(base, "/auth/token", body={"username": "admin", "password": AIRFLOW_PASSWORD})["access_token"]
+    return base, token, started.log
+
+
+@pytest.fixture(scope="session")
+def score_dag_run(trained_lake, standalone, tmp_path_factory) -> tuple[dict, dict]:
+    """lakewatch_score triggered through the REST API with a conf: (the conf, the DAG run as the API returned it).
+
+    A spec without labels (the same data and model name) keeps the run to one Spark job: `evaluate` is
+    short-circuited (evaluate through Airflow runs in `make demo`; the job itself is tested in process)."""
+    _, spec, _ = trained_lake
+    base, token, _ = standalone
+    spec_file = tmp_path_factory.mktemp("rest-api") / "demo_metrics_unlabeled.yaml"
+    spec_file.write_text(json.dumps(spec.model_dump(mode="json", exclude_none=True, exclude={"labels"})))
+    wait_for("the DAG to be parsed", lambda: call(base, "/api/v2/dags/lakewatch_score", token)["dag_id"], 240)
+    conf = {"dataset": str(spec_file), "start": "2026-03-04", "end": "2026-03-05"}
+    return conf, call(base, "/api/v2/dags/lakewatch_score/dagRuns", token, {"logical_date": None, "conf": conf})
+
+
+@pytest.fixture(scope="session")
+def finished_score_run(standalone, score_dag_run) -> dict:
+    """The REST-triggered lakewatch_score run once it has finished (its DAG run as the API returns it)."""
+    base, token, _ = standalone
+    path = f"/api/v2/dags/lakewatch_score/dagRuns/{score_dag_run[1]['dag_run_id']}"
+    wait_for("the run to finish", lambda: call(base, path, token)["state"] in ("success", "failed"), 600)
+    return call(base, path, token)

@@ -25,3 +25,7 @@ class RegistryError(LakewatchError):
 
 class QueryError(LakewatchError):
     """A statement `lakewatch sql` refuses or Spark cannot run."""
+
+
+class NotFoundError(LakewatchError):
+    """Something named by the user (an event, a run, a model version) that the lakehouse does not hold."""

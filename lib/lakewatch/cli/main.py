@@ -11,7 +11,7 @@ import logging
 import sys
 
 from lakewatch import errors
-from lakewatch.cli import data, modeling, monitoring, sql
+from lakewatch.cli import data, feedback, modeling, monitoring, sql
 from lakewatch.config import load_settings
 from lakewatch.errors import LakewatchError
 from lakewatch.pipeline.tracking import worker_cause
@@ -21,7 +21,7 @@ USER_ERRORS = {name for name, obj in vars(errors).items() if isinstance(obj, typ
 SUBCOMMANDS = [
     data.SetupJars, data.Generate, data.ImportNab, data.Validate,
     modeling.Train, modeling.Score, modeling.Evaluate, modeling.Backtest, modeling.Models,
-    monitoring.Drift, monitoring.Report,
+    monitoring.Drift, monitoring.Report, feedback.Feedback,
     sql.Sql, sql.Summary,
 ]
 

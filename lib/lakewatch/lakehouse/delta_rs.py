@@ -90,3 +90,16 @@ def append_rows(settings: Settings, name: str, rows: list[dict[str, Any]]) -> No
     schema: pa.Schema = pa.schema(table.schema().to_arrow())
     data = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
     write_deltalake(table_uri(settings, name), data, mode="append", storage_options=storage_options(settings) or None)
+
+
+def create_table(settings: Settings, name: str, schema: "pa.Schema",
+                 partition_by: tuple[str, ...] = ()) -> "DeltaTable":
+    """Create a table that no job has written yet (a concurrent creation by someone else is fine)."""
+    from deltalake import DeltaTable
+
+    try:
+        return DeltaTable.create(table_uri(settings, name), schema, mode="ignore",
+                                 partition_by=list(partition_by) or None,
+                                 storage_options=storage_options(settings) or None)
+    except Exception as exc:
+        raise LakewatchError(f"cannot create the {name} table at {table_uri(settings, name)}: {exc}") from exc

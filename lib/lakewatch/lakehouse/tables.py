@@ -99,7 +99,7 @@ FEEDBACK = Table(
     "feedback",
     _schema(
         ("dataset", S), ("event_id", S), ("entity", S), ("start_ts", TS), ("end_ts", TS), ("label", S),
-        ("author", S), ("at", TS),
+        ("author", S), ("at", TS), ("note", S), ("source", S),
     ),
 )
 
