@@ -26,7 +26,6 @@ $(INSTALLED): pyproject.toml constraints.txt
 # Delta jars: resolved once from Maven Central by Spark's own resolver; every session then runs offline.
 $(JARS): $(INSTALLED)
 	$(BIN)/lakewatch setup-jars
-	rm -rf lib/*.egg-info  # setuptools leaves one beside the code: Airflow would find the plugin twice
 	touch $@
 
 # The browser of the UI test: Debian's Chromium, driven by Playwright at its system path (no browser download).
@@ -50,7 +49,7 @@ define dag_test
 	$(AIRFLOW_ENV) $(BIN)/airflow dags test $(1) $(2) --conf '$(3)' > $(DEMO_LOGS)/$(1)-$(2).log 2>&1 \
 		|| (tail -60 $(DEMO_LOGS)/$(1)-$(2).log; exit 1)
 	@echo "$(1) $(2): success (log: $(DEMO_LOGS)/$(1)-$(2).log)"
-	@grep -E "^ *(dataset|interval|model|rows_[a-z]+|events|drift_alert|drift_warn|report|promote|status): " $(DEMO_LOGS)/$(1)-$(2).log \
+	@grep -E "^ *(dataset|interval|model|rows_[a-z]+|events|drift_alert|drift_warn|report|view|promote|status): " $(DEMO_LOGS)/$(1)-$(2).log \
 		| sed 's/^/    /' || true
 	@grep -q "DRIFT ALERT" $(DEMO_LOGS)/$(1)-$(2).log && echo "    drift_gate: RED (drift alert)" || true
 endef

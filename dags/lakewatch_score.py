@@ -24,6 +24,7 @@ from lakewatch.orchestration.intervals import resolve_interval
 from lakewatch.orchestration.operators import LakewatchSparkSubmitOperator
 from lakewatch.orchestration.runs_view import record_failure, summarise_run
 from lakewatch.orchestration.spark_jobs import default_args, interval_params, run_id_template, spark_submit_kwargs
+from lakewatch.ui.links import api_base_url
 
 SETTINGS = load_settings()
 AF = SETTINGS.airflow
@@ -87,7 +88,8 @@ def lakewatch_score() -> None:
     @task(doc_md="Drift of this run (features in warn / alert), from the score job's runs row.")
     def drift_check() -> dict:
         ctx = get_current_context()
-        s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"])
+        s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"],
+                          view_base=api_base_url())
         return {"alert": s["drift_alert"], "warn": s["drift_warn"]}
 
     @task(doc_md="Red when a feature (or the score's distribution) drifts past its alert threshold: the scores "
@@ -108,7 +110,8 @@ def lakewatch_score() -> None:
     @task(trigger_rule=TriggerRule.ALL_DONE, doc_md="The run's counts, anomalies, drift and report location (XCom).")
     def summary() -> dict:
         ctx = get_current_context()
-        s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"])
+        s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"],
+                          view_base=api_base_url())
         for key, value in s.items():
             print(f"{key:>17}: {value}")
         return s

@@ -46,3 +46,4 @@ def test_the_triggered_run_succeeds_and_writes_every_output(spark, trained_lake,
     assert score["report_path"].endswith(".html")
     summary = call(base, f"{path}/taskInstances/summary/xcomEntries/return_value", token)["value"]
     assert summary["rows_scored"] == score["rows_scored"] and summary["status"] == "success"
+    assert summary["view"] == f"{base}/lakewatch/runs/{score['run_id']}"  # the run's page in the Lakewatch view

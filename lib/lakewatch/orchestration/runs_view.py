@@ -15,6 +15,7 @@ from lakewatch.config import Settings
 from lakewatch.lakehouse import delta_rs
 from lakewatch.lakehouse.runs import json_safe
 from lakewatch.orchestration.spark_jobs import run_id_for
+from lakewatch.ui.links import run_url
 
 log = logging.getLogger("lakewatch.airflow")
 
@@ -52,8 +53,10 @@ def record_failure(settings: Settings, context: dict[str, Any]) -> None:
         log.error("could not record the failure in the runs table (%s): %s", settings.lakehouse, exc)
 
 
-def summarise_run(settings: Settings, airflow_run_id: str, interval: dict[str, str], dataset: str) -> dict[str, Any]:
-    """The DAG run's summary: counts, anomalies, drift and where the outputs are (shown as XCom and in the log)."""
+def summarise_run(settings: Settings, airflow_run_id: str, interval: dict[str, str], dataset: str,
+                  view_base: str | None = None) -> dict[str, Any]:
+    """The DAG run's summary: counts, anomalies, drift and where the outputs are (shown as XCom and in the log),
+    with the run's page in the Lakewatch view when the API server's address (view_base) is given."""
     newest_first = read_runs(settings, [run_id_for(airflow_run_id, t) for t in ("score", "evaluate")])
     rows = {r["job"]: r for r in reversed(newest_first)}  # a retried task's newest row wins
     score = rows.get("score", {})
@@ -77,6 +80,7 @@ def summarise_run(settings: Settings, airflow_run_id: str, interval: dict[str, s
         "anomaly_rate": drift.get("anomaly_rate", "-"),
         "evaluation": {k: evaluation[k] for k in ("precision", "recall", "f1", "pr_auc", "event_recall") if k in evaluation},
         "report": score.get("report_path"),
+        "view": run_url(view_base, score["run_id"]) if view_base and score.get("run_id") else None,
         "tables": settings.lakehouse,
         "query": f"lakewatch sql \"SELECT * FROM events WHERE run_id = '{score.get('run_id')}'\"",
     })

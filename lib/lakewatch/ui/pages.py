@@ -159,7 +159,7 @@ def event(data: dict[str, Any], user: str, root: str) -> str:
         ("dataset / entity", f"{_e(e['dataset'])} / {_e(e['entity'])}"),
         ("time", f"{_ts(e['start_ts'])} to {_ts(e['end_ts'])} ({_num(e.get('n_points'))} points)"),
         ("severity", f"<span class='sev-{_e(e.get('severity'))}'>{_e(e.get('severity'))}</span>"),
-        ("peak", f"{_num(e.get('peak_score'))} at {_ts(e.get('peak_ts'))} (p = {_num(e.get('peak_calibrated'))})"),
+        ("peak", f"{_num(e.get('peak_score'))} at {_ts(e.get('peak_ts'))} (calibrated {_num(e.get('peak_calibrated'))})"),
         ("model", f"{_e(e.get('model_name'))} v{_e(e.get('model_version'))}"),
         ("run", f"<a href='{root}/runs/{quote(str(e['run_id']))}'>{_e(e['run_id'])}</a>"),
         ("label in force", f"<span id='current-label' class='label-{_e(current)}'>{_e(current or 'none')}</span>"),

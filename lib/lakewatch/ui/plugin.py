@@ -6,8 +6,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 
 from lakewatch.ui.app import app
-
-PREFIX = "/lakewatch"
+from lakewatch.ui.links import PREFIX
 
 
 class LakewatchPlugin(AirflowPlugin):
