@@ -111,6 +111,26 @@ class DriftSettings(_Strict):
     retrain_on_alert: bool = False
 
 
+class AlertingSettings(_Strict):
+    """How many alerts (events) the product may raise: the budget `lakewatch alert-budget` tunes the event
+    threshold to, from the calibration and the false alarms analysts marked."""
+
+    max_alerts_per_entity_day: float | None = Field(default=None, gt=0)  # null: no budget, every event alerts
+
+
+class PromotionSettings(_Strict):
+    """Champion/challenger: a newly trained version is compared with production on the most recent labeled
+    (or analyst-confirmed) days and promoted only when it is not worse by more than these margins."""
+
+    auto: bool = True  # false: candidates wait for `lakewatch models promote`
+    compare_days: int = Field(default=7, ge=1)  # the days before the candidate's training end it is compared on
+    max_pr_auc_drop: float = Field(default=0.02, ge=0)
+    max_event_recall_drop: float = Field(default=0.02, ge=0)
+    max_false_alerts_increase: float = Field(default=0.1, ge=0)  # false alerts per entity-day, absolute
+    # without labels: the candidate's alerts per entity-day may exceed the budget (or production's) by this factor
+    max_alert_rate_ratio: float = Field(default=1.25, ge=1)
+
+
 class AirflowSettings(_Strict):
     """How the DAGs schedule and run the Spark jobs."""
 
@@ -141,6 +161,8 @@ class Settings(_Strict):
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)  # model name -> overrides of its config
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     source: str | None = None  # the YAML file this profile was loaded from (set by load_settings)
 

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
 
+from lakewatch.cli.main import main
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import load_dataset_spec
 from lakewatch.demo.generate import GeneratorParams, write_generated
 from lakewatch.errors import RegistryError
+from lakewatch.feedback import store
 from lakewatch.lakehouse.tables import EVENTS, MODELS, QUARANTINE, SCORES
 from lakewatch.lakehouse.writes import table_version
 from lakewatch.packaging.package import PackageError
-from lakewatch.packaging.registry import ModelRef, artifact_dir, load_package, production, promote, rollback, versions
+from lakewatch.packaging.registry import (
+    ModelRef,
+    artifact_dir,
+    get_version,
+    load_package,
+    production,
+    promote,
+    rollback,
+    versions,
+)
+from lakewatch.pipeline.alert_budget import tune_alert_budget
+from lakewatch.pipeline.challenge import challenge
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
 
@@ -155,3 +169,62 @@ def test_drift_and_report_are_written_with_the_run(spark, lake):
     report.unlink()
     assert main(["--lakehouse", settings.lakehouse, "report", "--run-id", run["run_id"]]) == 0
     assert report.read_text().count("data:image/png;base64,") == 3
+
+
+def test_false_alarms_marked_by_analysts_raise_the_event_threshold_of_the_alert_budget(spark, lake, capsys):
+    settings, spec, _, _ = lake
+    without = tune_alert_budget(spark, settings, spec, SCORE, budget=0.1, record=False)[1]
+    assert without.false_alarms == 0 and without.within_budget
+    events = read(spark, settings, EVENTS).where(F.col("peak_calibrated") >= without.threshold).orderBy(
+        "peak_calibrated").select("event_id", "peak_calibrated").collect()
+    marked = [e for e in events if e["peak_calibrated"] < 1.0][:3]
+    assert len({e["peak_calibrated"] for e in marked}) == 3, "the test needs three raised events with distinct peaks"
+    for e in marked:
+        store.add(settings, e["event_id"], "false_alarm", "ana")
+
+    assert main(["--lakehouse", settings.lakehouse, "alert-budget", "--dataset", "demo_metrics", "--start",
+                 str(SCORE.start), "--end", str(SCORE.end), "--budget", "0.1"]) == 0
+    assert "recorded" in capsys.readouterr().out
+    row = production(spark, settings, "demo_metrics")
+    chosen = json.loads(row["metrics"])["alert_budget"]
+    # 3 entity-days x 6 hosts: 0.1 a day leaves room for one of the three false alarms, the highest
+    assert marked[1]["peak_calibrated"] < chosen["threshold"] <= marked[2]["peak_calibrated"]
+    assert chosen["threshold"] > without.threshold and chosen["within_budget"] and chosen["recall"] is not None
+
+    before = read(spark, settings, EVENTS).count()
+    rescored = run_score(spark, settings, spec, SCORE)
+    after = read(spark, settings, EVENTS)
+    assert rescored.details["event_threshold"] == chosen["threshold"] and rescored.n_events == after.count() < before
+    assert after.where(F.col("peak_calibrated") < chosen["threshold"]).count() == 0
+    kept = {r["event_id"] for r in after.select("event_id").collect()}
+    assert [e["event_id"] in kept for e in marked] == [False, False, True]
+
+
+def test_a_worse_challenger_is_kept_out_of_production_and_a_better_one_is_promoted(spark, lake):
+    settings, spec, _, _ = lake
+    champion = production(spark, settings, "demo_metrics")
+    day = Interval(SCORE.start, SCORE.start + timedelta(days=1))
+    # calibrated to flag one normal point in a billion, it misses most labeled anomalies: worse event recall
+    strict = settings.model_copy(update={"training": settings.training.model_copy(
+        update={"target_false_alarm_rate": 1e-9})})
+    worse_ref = run_train(spark, strict, spec, TRAIN, "dense_ae").ref
+    worse = challenge(spark, settings, spec, worse_ref, day)
+    ours, theirs = worse.metrics[champion["version"]], worse.metrics[worse_ref.version]
+    assert not worse.decision.promote and worse.basis == "labels"
+    assert theirs["event_recall"] < ours["event_recall"] - settings.promotion.max_event_recall_drop
+    assert any(r.startswith("event_recall ") for r in worse.decision.reasons)
+    row = get_version(spark, settings, worse_ref)
+    assert row["stage"] == "candidate" and json.loads(row["metrics"])["challenge"]["decision"] == "keep production"
+
+    # the same seed, data and settings as production: its equal, so not worse, so promoted (compared on the
+    # last day of its training interval)
+    one_day = settings.model_copy(update={"promotion": settings.promotion.model_copy(update={"compare_days": 1})})
+    better = run_train(spark, one_day, spec, TRAIN, "dense_ae", challenge=True)
+    better_ref = better.ref
+    assert better.stage == "production" and better.record.details["challenge"]["decision"] == "promote"
+    assert production(spark, settings, "demo_metrics")["version"] == better_ref.version
+    recorded = json.loads(get_version(spark, settings, better_ref)["metrics"])["challenge"]
+    assert recorded["promoted"] and recorded["vs"] == champion["version"] and recorded["basis"] == "labels"
+    same = ("pr_auc", "event_recall", "false_alerts_per_entity_day")
+    ours, theirs = recorded["metrics"][str(champion["version"])], recorded["metrics"][str(better_ref.version)]
+    assert [theirs[k] for k in same] == [ours[k] for k in same]

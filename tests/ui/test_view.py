@@ -81,3 +81,19 @@ def test_the_author_is_the_logged_in_user_whatever_the_request_says(view):
     assert [(h["label"], h["author"], h["source"]) for h in history[:2]] == [("false_alarm", "admin", "ui"),
                                                                             ("anomaly", "admin", "ui")]
     assert history[1]["note"] == "seen on the dashboard"
+
+
+def test_promote_and_rollback_answer_with_the_registry_rules_and_need_a_user(view):
+    base, token = view["base"], view["token"]
+    name = "demo_metrics"
+    assert send(base, f"/lakewatch/api/models/{name}/rollback", "POST", body={}).status == 401
+    first = send(base, f"/lakewatch/api/models/{name}/rollback", "POST", token=token, body={})
+    assert first.status == 409 and "nothing to roll back to" in first.json()["detail"]
+    same = send(base, f"/lakewatch/api/models/{name}/promote", "POST", token=token, body={"version": 1})
+    assert same.status == 200 and same.json()["changes"] == []  # production already: nothing changes
+    missing = send(base, f"/lakewatch/api/models/{name}/promote", "POST", token=token, body={"version": 9})
+    assert missing.status == 404 and f"no model {name} v9" in missing.json()["detail"]
+    assert send(base, f"/lakewatch/api/models/{name}/promote", "POST", token=token, body={"version": 0}).status == 422
+    assert send(base, "/lakewatch/api/models/bad%20name/promote", "POST", token=token, body={"version": 1}).status == 400
+    page = send(base, "/lakewatch/models", token=token).body.decode()
+    assert "<table class='models'>" in page and f"roll back {name}" in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 
-from lakewatch.cli.common import print_table
+from lakewatch.cli.common import add_dataset_arg, add_interval_args, interval_of, print_table, session
 from lakewatch.config import Settings
 from lakewatch.feedback import store
 
@@ -56,6 +56,43 @@ class Feedback:
             rows = [[None if _missing(v) else v for v in r] for r in pdf[columns].itertuples(index=False)] \
                 if not pdf.empty else []
             print_table(columns, rows, args.format)
+        return 0
+
+
+class AlertBudget:
+    NAME = "alert-budget"
+    HELP = ("tune the production model's event threshold to alerting.max_alerts_per_entity_day from its "
+            "calibration and the analysts' false alarms over scored days, and record it in the registry")
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        add_dataset_arg(p)
+        add_interval_args(p)
+        p.add_argument("--model", help="model name (default: the dataset's)")
+        p.add_argument("--budget", type=float, help="alerts per entity-day (default: the profile's)")
+        p.add_argument("--dry-run", action="store_true", help="print the choice, record nothing")
+
+    @staticmethod
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from lakewatch.data.spec import load_dataset_spec
+        from lakewatch.pipeline.alert_budget import tune_alert_budget
+
+        spec = load_dataset_spec(args.dataset, settings)
+        ref, c = tune_alert_budget(session(settings, "alert-budget"), settings, spec, interval_of(args), args.model,
+                                   args.budget, record=not args.dry_run)
+        pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+        print_table(["", "value"], [
+            ["model", str(ref)], ["budget (alerts per entity-day)", c.budget],
+            ["event threshold (peak calibrated)", f"{c.threshold:.8f}"],
+            ["model's own alarm level", f"{c.base_threshold:.8f}"],
+            ["expected false alerts per entity-day", f"{c.expected_false_alerts:.4g}"
+             + ("" if c.within_budget else "  (over budget: no threshold meets it)")],
+            ["  bound from the calibration", f"{c.normal_false_alerts:.4g}"],
+            ["  analysts' false alarms still raised", f"{c.observed_false_alerts:.4g} ({c.false_alarms} marked)"],
+            ["recall of confirmed anomalies", f"{pct(c.recall)} (at the model's level {pct(c.recall_at_base)}, "
+             f"{c.confirmed} events)"],
+            ["recorded", "no (dry run)" if args.dry_run else "yes: the next score runs raise only these events"],
+        ])
         return 0
 
 

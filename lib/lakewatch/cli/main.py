@@ -21,7 +21,7 @@ USER_ERRORS = {name for name, obj in vars(errors).items() if isinstance(obj, typ
 SUBCOMMANDS = [
     data.SetupJars, data.Generate, data.ImportNab, data.Validate,
     modeling.Train, modeling.Score, modeling.Evaluate, modeling.Backtest, modeling.Models,
-    monitoring.Drift, monitoring.Report, feedback.Feedback,
+    monitoring.Drift, monitoring.Report, feedback.Feedback, feedback.AlertBudget,
     sql.Sql, sql.Summary,
 ]
 

@@ -1,4 +1,4 @@
-"""Model subcommands: train, score, evaluate, and the registry (models list | show | promote | rollback)."""
+"""Model subcommands: train, score, evaluate, and the registry (models list | show | promote | rollback | compare)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 from pyspark.sql import functions as F
 
-from lakewatch.cli.common import add_job_args, interval_of, print_table, session
+from lakewatch.cli.common import add_interval_args, add_job_args, interval_of, print_table, session
 from lakewatch.config import Settings
 from lakewatch.data.spec import load_dataset_spec
 from lakewatch.errors import LakewatchError
@@ -30,14 +30,21 @@ class Train:
         add_job_args(p)
         p.add_argument("--model", help="the model type (default: the profile's training.default_model)")
         p.add_argument("--name", help="registry name (default: the dataset's name)")
+        p.add_argument("--challenge", action=argparse.BooleanOptionalAction, default=None,
+                       help="compare a candidate with production and promote it if not worse (default: the "
+                       "profile's promotion.auto)")
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
         from lakewatch.pipeline.train import run_train
 
         spec = load_dataset_spec(args.dataset, settings)
-        result = run_train(session(settings, "train"), settings, spec, interval_of(args), args.model, args.name, args.run_id)
+        challenge = settings.promotion.auto if args.challenge is None else args.challenge
+        result = run_train(session(settings, "train"), settings, spec, interval_of(args), args.model, args.name,
+                           args.run_id, challenge=challenge)
         print(f"trained {result.ref} ({result.record.details['model_type']}) -> stage {result.stage}")
+        if "challenge" in result.record.details:
+            print_comparison(result.record.details["challenge"])
         print_table(["metric", "value"], sorted(result.metrics.items()))
         print(f"model version: {result.ref.version}")
         return 0
@@ -151,14 +158,29 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.4g}"
 
 
+def print_comparison(entry: dict) -> None:
+    """A champion/challenger comparison (pipeline.challenge's record) as a table and its decision."""
+    versions = list(entry["metrics"])
+    keys = sorted({k for m in entry["metrics"].values() for k in m})
+    print(f"compared on {entry['interval']} ({entry['basis']}):")
+    print_table(["metric", *[f"v{v}" for v in versions]], [[k, *[_fmt(entry["metrics"][v].get(k)) for v in versions]]
+                                                          for k in keys])
+    print(f"decision: {entry['decision']}: " + "; ".join(entry["reasons"]))
+
+
 class Models:
-    NAME, HELP = "models", "the model registry: list | show NAME VERSION | promote NAME VERSION | rollback NAME"
+    NAME = "models"
+    HELP = ("the model registry: list | show NAME VERSION | promote NAME VERSION | rollback NAME | "
+            "compare NAME CHAMPION CHALLENGER --dataset D [--start S --end E]")
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        p.add_argument("action", choices=["list", "show", "promote", "rollback"])
+        p.add_argument("action", choices=["list", "show", "promote", "rollback", "compare"])
         p.add_argument("name", nargs="?")
         p.add_argument("version", nargs="?", type=int)
+        p.add_argument("other", nargs="?", type=int, help="compare: the challenger version")
+        p.add_argument("--dataset", help="compare: the dataset to score (default: the model's name)")
+        add_interval_args(p)
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,6 +201,16 @@ class Models:
         if args.version is None:
             raise LakewatchError(f"models {args.action} needs NAME VERSION")
         ref = registry.ModelRef(args.name, args.version)
+        if args.action == "compare":
+            from lakewatch.pipeline.challenge import compare, recent_interval
+
+            if args.other is None:
+                raise LakewatchError("models compare needs NAME CHAMPION CHALLENGER (two versions)")
+            spec = load_dataset_spec(args.dataset or args.name, settings)
+            interval = (interval_of(args) if (args.date or args.start) else
+                        recent_interval(spark, settings, registry.ModelRef(args.name, args.other)))
+            print_comparison(compare(spark, settings, spec, args.name, args.version, args.other, interval).to_dict())
+            return 0
         if args.action == "show":
             print(json.dumps(registry.load_package(spark, settings, ref).manifest, indent=2, default=str))
             return 0

@@ -94,7 +94,7 @@ def label_event(event: dict[str, Any], label: str, author: str, note: str | None
     """A label on an event as read from the events table."""
     return Label(
         dataset=event["dataset"], event_id=event["event_id"], entity=event["entity"],
-        start_ts=_utc(event["start_ts"]), end_ts=_utc(event["end_ts"]), label=check_label(label),
+        start_ts=to_utc(event["start_ts"]), end_ts=to_utc(event["end_ts"]), label=check_label(label),
         author=check_author(author), at=at or datetime.now(timezone.utc), note=check_note(note), source=source,
     )
 
@@ -198,12 +198,12 @@ def _from_line(row: dict[str, str], events: dict[str, dict[str, Any]], author: s
 
 def _parse_time(text: str | None, what: str) -> datetime:
     try:
-        return _utc(datetime.fromisoformat((text or "").strip()))
+        return to_utc(datetime.fromisoformat((text or "").strip()))
     except ValueError:
         raise DataError(f"{what} {text!r} is not an ISO date-time (e.g. 2026-03-10T04:00)") from None
 
 
-def _utc(value: Any) -> datetime:
+def to_utc(value: Any) -> datetime:
     """A timestamp as an aware UTC datetime (the lakehouse's timestamps are UTC)."""
     import pandas as pd
 

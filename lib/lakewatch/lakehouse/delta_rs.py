@@ -74,9 +74,29 @@ def read_pandas(settings: Settings, name: str, filters: list[tuple[str, str, Any
             raise LakewatchError(f"the {name} table does not exist at {table_uri(settings, name)}")
         return pd.DataFrame(columns=columns or [])
     try:
-        return table.to_pandas(filters=filters or None, columns=columns)
+        try:
+            return table.to_pandas(filters=filters or None, columns=columns)
+        except NotImplementedError:
+            # files a delta-rs MERGE wrote hold string_view columns, which pyarrow cannot compare with the
+            # filter's strings: filter after reading (only small tables, the registry's, are merged that way)
+            if not filters:
+                raise
+            return _filtered(table.to_pandas(columns=columns and sorted({*columns, *(f[0] for f in filters)})),
+                             filters)[columns or slice(None)]
     except Exception as exc:
         raise LakewatchError(f"cannot read the {name} table at {table_uri(settings, name)}: {exc}") from exc
+
+
+def _filtered(pdf: "pd.DataFrame", filters: list[tuple[str, str, Any]]) -> "pd.DataFrame":
+    """The rows of pdf that pass every (column, op, value) filter, as DeltaTable.to_pandas reads them."""
+    keep = None
+    for column, op, value in filters:
+        col = pdf[column]
+        match = {"=": lambda: col == value, "!=": lambda: col != value, "in": lambda: col.isin(value),
+                 "not in": lambda: ~col.isin(value), "<": lambda: col < value, "<=": lambda: col <= value,
+                 ">": lambda: col > value, ">=": lambda: col >= value}[op]()
+        keep = match if keep is None else keep & match
+    return pdf[keep].reset_index(drop=True)
 
 
 def append_rows(settings: Settings, name: str, rows: list[dict[str, Any]]) -> None:

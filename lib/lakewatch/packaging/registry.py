@@ -17,12 +17,13 @@ from lakewatch.errors import RegistryError
 from lakewatch.lakehouse.storage import read_bytes, write_bytes
 from lakewatch.lakehouse.tables import MODELS, join
 from lakewatch.lakehouse.writes import append, ensure_table, read_table
+from lakewatch.packaging import stages
 from lakewatch.packaging.package import MANIFEST_FILE, ModelPackage, parse_package, sha256
+from lakewatch.packaging.stages import ARCHIVED, CANDIDATE, PRODUCTION
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
-PRODUCTION, CANDIDATE, ARCHIVED = "production", "candidate", "archived"
 ARTIFACTS_DIR = "artifacts/models"
 
 
@@ -126,11 +127,16 @@ def resolve(spark: "SparkSession", settings: Settings, name: str, version: int |
     return ModelRef(name, int(row["version"]))
 
 
-def _set_stages(spark: "SparkSession", settings: Settings, changes: list[tuple[str, int, str, datetime | None]]) -> None:
+def _stage_rows(spark: "SparkSession", settings: Settings, name: str) -> list[dict[str, Any]]:
+    return [r.asDict() for r in versions(spark, settings, name).select("version", "stage", "promoted_at").collect()]
+
+
+def _set_stages(spark: "SparkSession", settings: Settings, changes: list[stages.StageChange]) -> None:
     """Apply stage changes to several versions in one MERGE: one Delta commit."""
     from delta.tables import DeltaTable
 
-    updates = spark.createDataFrame(changes, "name STRING, version INT, stage STRING, promoted_at TIMESTAMP")
+    updates = spark.createDataFrame([(c.name, c.version, c.stage, c.promoted_at) for c in changes],
+                                    "name STRING, version INT, stage STRING, promoted_at TIMESTAMP")
     (
         DeltaTable.forPath(spark, ensure_table(spark, settings, MODELS))
         .alias("m")
@@ -148,32 +154,35 @@ def _set_stages(spark: "SparkSession", settings: Settings, changes: list[tuple[s
 
 def promote(spark: "SparkSession", settings: Settings, ref: ModelRef) -> ModelRef | None:
     """Make ref production and archive the current production; returns the version it replaced."""
-    get_version(spark, settings, ref)
-    current = production(spark, settings, ref.name)
-    if current is not None and int(current["version"]) == ref.version:
-        return None
-    changes: list[tuple[str, int, str, datetime | None]] = [(ref.name, ref.version, PRODUCTION, datetime.now(timezone.utc))]
-    if current is not None:
-        changes.append((ref.name, int(current["version"]), ARCHIVED, None))
-    _set_stages(spark, settings, changes)
-    return ModelRef(ref.name, int(current["version"])) if current is not None else None
+    changes = stages.promotion(_stage_rows(spark, settings, ref.name), ref.name, ref.version,
+                               datetime.now(timezone.utc))
+    if changes:
+        _set_stages(spark, settings, changes)
+    return next((ModelRef(c.name, c.version) for c in changes if c.stage == ARCHIVED), None)
 
 
 def rollback(spark: "SparkSession", settings: Settings, name: str) -> tuple[ModelRef, ModelRef]:
     """Archive the production version and bring back the one that was production before it."""
-    current = production(spark, settings, name)
-    if current is None:
-        raise RegistryError(f"model {name} has no production version to roll back")
-    previous = (
-        versions(spark, settings, name)
-        .where((F.col("stage") != PRODUCTION) & (F.col("promoted_at") < F.lit(current["promoted_at"])))
-        .orderBy(F.col("promoted_at").desc())
-        .first()
+    changes = stages.rollback(_stage_rows(spark, settings, name), name)
+    _set_stages(spark, settings, changes)
+    return ModelRef(name, changes[0].version), ModelRef(name, changes[1].version)
+
+
+def update_metrics(spark: "SparkSession", settings: Settings, ref: ModelRef, entries: dict[str, Any]) -> None:
+    """Merge entries into a version's `metrics` JSON (an alert budget's threshold, a challenger comparison):
+    one Delta commit; the package itself is never changed."""
+    import json
+
+    from delta.tables import DeltaTable
+
+    row = get_version(spark, settings, ref)
+    metrics = {**json.loads(row["metrics"] or "{}"), **entries}
+    updates = spark.createDataFrame([(ref.name, ref.version, json.dumps(metrics, default=str))],
+                                    "name STRING, version INT, metrics STRING")
+    (
+        DeltaTable.forPath(spark, ensure_table(spark, settings, MODELS)).alias("m")
+        .merge(updates.alias("u"), "m.name = u.name AND m.version = u.version")
+        .whenMatchedUpdate(set={"metrics": "u.metrics", "updated_at": "current_timestamp()"})
+        .execute()
     )
-    if previous is None:
-        raise RegistryError(f"model {name}: v{current['version']} is the first production version, nothing to roll back to")
-    _set_stages(
-        spark, settings,
-        [(name, int(current["version"]), ARCHIVED, None), (name, int(previous["version"]), PRODUCTION, None)],
-    )
-    return ModelRef(name, int(current["version"])), ModelRef(name, int(previous["version"]))
+

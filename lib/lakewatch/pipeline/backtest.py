@@ -163,19 +163,26 @@ def score_fold(spark: "SparkSession", settings: Settings, spec: DatasetSpec, mod
     events: the caller unpersists them), group the events; with the seconds scoring took (validation included,
     training not)."""
     trained = fit_package(spark, settings, spec, fold.train, model, model, fold.number, bt_id, train_rows)
-    package = trained.package
     began = time.perf_counter()
-    validated = validate_interval(spark, settings, spec, fold.test, bt_id, package.max_horizon_us / 1e6,
+    scores, events = score_in_memory(spark, settings, spec, trained.package, fold.test, bt_id, test_rows)
+    return scores, events, trained.package, time.perf_counter() - began
+
+
+def score_in_memory(spark: "SparkSession", settings: Settings, spec: DatasetSpec, package: ModelPackage,
+                    interval: Interval, run_id: str, rows: "RowFilter | None" = None,
+                    ) -> tuple["DataFrame", "DataFrame"]:
+    """A package's scores of an interval (validated, nothing quarantined or written; `rows` keeps some of
+    them) and their events, both cached: the caller unpersists them."""
+    validated = validate_interval(spark, settings, spec, interval, run_id, package.max_horizon_us / 1e6,
                                   quarantine=False)
     valid = validated.valid.select("entity", "ts", "logical_date", *spec.feature_names)
-    start_us = int(fold.test.start_ts.timestamp() * 1_000_000)
+    start_us = int(interval.start_ts.timestamp() * 1_000_000)
     scores = score_frame(valid, package, settings.scoring, start_us, settings.spark.shuffle_partitions)
-    if test_rows is not None:
-        scores = test_rows(scores)
+    if rows is not None:
+        scores = rows(scores)
     scores = scores.persist()
     scores.count()
-    took = time.perf_counter() - began
     validated.release()
     events = group_events(scores, EventRules.of(settings.scoring), spacing_frame(spark, package),
                           package.target_false_alarm_rate).persist()
-    return scores, events, package, took
+    return scores, events

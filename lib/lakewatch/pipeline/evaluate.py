@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from lakewatch.config import Settings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points, window_spans
+from lakewatch.feedback.spans import feedback_labels
 from lakewatch.data.quality import timestamp_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
@@ -41,8 +42,11 @@ def evaluation_metrics(
     """Point, event and AUC metrics of scores and events against the labels; NAB scores when the dataset has
     anomaly windows."""
     labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
+    if labels is None:  # no labels table: what analysts confirmed are the anomalies
+        labels = feedback_labels(spark, settings, spec.name, scores, interval.start_ts, interval.end_ts)
     if labels is None:
-        raise DataError(f"dataset {spec.name} has no labels table to evaluate against")
+        raise DataError(f"dataset {spec.name} has no labels table, and no event of {interval} was confirmed as an "
+                        "anomaly (lakewatch feedback) to evaluate against")
     metrics = evaluate_scores(scores, labels, events, float(interval.days))
     if spec.windows_path(settings):
         metrics.update(nab_metrics(spark, settings, spec, interval, scores, package))

@@ -7,6 +7,7 @@ valid rows only. A quiet day (no anomalies) and an empty day (no input rows) are
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -20,7 +21,8 @@ from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import replace_interval
 from lakewatch.monitoring.events import EventRules, event_ids, group_events
 from lakewatch.packaging.package import ModelPackage, check_schema
-from lakewatch.packaging.registry import load_package, resolve
+from lakewatch.packaging.registry import get_version, load_package, resolve
+from lakewatch.pipeline.alert_budget import event_threshold
 from lakewatch.pipeline.drift import compute_drift
 from lakewatch.pipeline.report import KnownParts, write_report
 from lakewatch.pipeline.tracking import tracked_run
@@ -44,6 +46,9 @@ def run_score(
         record.model_version = ref.version
         package = load_package(spark, settings, ref)
         check_schema(package, spec)
+        min_peak = event_threshold(json.loads(get_version(spark, settings, ref)["metrics"] or "{}"))
+        if min_peak is not None:
+            record.details["event_threshold"] = min_peak
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.scoring.batch_size))
         horizon_s = package.max_horizon_us / 1e6
 
@@ -77,7 +82,8 @@ def run_score(
             record.rows_anomalous = int(hourly["anomalous"].sum())
             record.details["rows_warming_up"] = int(hourly["warming"].sum())
         with record.stage("events"):
-            record.n_events = write_events(spark, settings, spec, interval, package, written, record.run_id)
+            record.n_events = write_events(spark, settings, spec, interval, package, written, record.run_id,
+                                           min_peak)
         with record.stage("drift"):
             drift = compute_drift(spark, settings, spec, interval, package, validated.interval_rows, written,
                                   record.run_id, record.rows_anomalous, record.rows_in)
@@ -93,12 +99,15 @@ def run_score(
 
 
 def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval,
-                 package: ModelPackage, written: "DataFrame", run_id: str) -> int:
-    """Group the interval's anomalies into events and replace the interval's events; returns how many."""
+                 package: ModelPackage, written: "DataFrame", run_id: str, min_peak: float | None = None) -> int:
+    """Group the interval's anomalies into events and replace the interval's events; returns how many. With
+    min_peak (the alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
     m = package.manifest
     name, version = m["name"], int(m["version"])
     rules = EventRules.of(settings.scoring)
     events = group_events(written, rules, spacing_frame(spark, package), package.target_false_alarm_rate)
+    if min_peak is not None:
+        events = events.where(F.col("peak_calibrated") >= F.lit(min_peak))
     events = event_ids(events, spec.name, name, version).select(
         "*", F.lit(spec.name).alias("dataset"), F.lit(name).alias("model_name"),
         F.lit(version).alias("model_version"), F.lit(run_id).alias("run_id"),

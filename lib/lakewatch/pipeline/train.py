@@ -1,6 +1,7 @@
 """The train job: statistics in Spark, a sample of windows on the driver, a detector fitted, calibrated, registered.
 
-1. The interval's rows, typed and checked as validation does; labeled anomalies left out.
+1. The interval's rows, typed and checked as validation does; labeled anomalies and the spans analysts confirmed
+   as anomalies (feedback) left out.
 2. One rollup aggregation: per-entity and global statistics (normalisation), and the rows' spacing (the
    cadence, when the spec gives none).
 3. A block sample (data.sampling): contiguous per-entity blocks, whole blocks held out, brought to the
@@ -30,13 +31,14 @@ from lakewatch.data.quality import flag_rows, select_interval, valid_rows
 from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, windows_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
+from lakewatch.feedback.spans import drop_confirmed
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.models.base import DetectorOutput, WindowSet
 from lakewatch.models.registry import detector_class, model_config
 from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, quantile_sample, reference_profiles
 from lakewatch.monitoring.drift_stats import profile_from_values
 from lakewatch.packaging.package import ModelPackage, build_package
-from lakewatch.packaging.registry import ModelRef, next_version, register
+from lakewatch.packaging.registry import CANDIDATE, PRODUCTION, ModelRef, next_version, register
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.calibration import calibrate, fit_entity_tails
 from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
@@ -117,6 +119,7 @@ def fit_package(
     valid = valid_rows(flagged, spec)
     labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
     normal = valid if labels is None else valid.join(labels.select("entity", "ts"), ["entity", "ts"], "left_anti")
+    normal, confirmed = drop_confirmed(spark, settings, spec.name, normal, interval.start_ts, interval.end_ts)
     if select_rows is not None:
         normal = select_rows(normal)
     normal = normal.persist()
@@ -180,7 +183,7 @@ def fit_package(
     metrics.update(heldout_mean_score=float(held.score.mean()), threshold=first.threshold,
                    rows_normal=float(stats.overall.count[0]), train_windows=float(len(train_w.rows)),
                    heldout_windows=float(len(hold_w.rows)), entities=float(len(stats.entities)),
-                   cadence_s=float(spacing.global_seconds))
+                   cadence_s=float(spacing.global_seconds), feedback_confirmed_spans=float(confirmed))
     _finite_or_fail(metrics, "metrics")
     recall = labeled_recall(plan, valid, labels, features, (rules.max_horizon_us or 0) / 1e6)
     if recall is not None:
@@ -231,9 +234,10 @@ def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_
 
 def run_train(
     spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, model_type: str | None = None,
-    name: str | None = None, run_id: str | None = None,
+    name: str | None = None, run_id: str | None = None, challenge: bool = False,
 ) -> TrainResult:
-    """Train a model on an interval and register it (the first version of a name is production)."""
+    """Train a model on an interval and register it (the first version of a name is production); with
+    challenge, a candidate is compared with production and promoted if not worse (pipeline.challenge)."""
     model_type = model_type or settings.training.default_model
     name = name or spec.name
     record = RunRecord(run_id or new_run_id("train"), "train", spec.name, interval.start, interval.end, model_name=name)
@@ -249,6 +253,15 @@ def run_train(
         })
         record.model_version, record.rows_valid = ref.version, trained.rows_normal
         record.details.update(stage=stage, model_type=model_type, metrics=trained.metrics)
+        if challenge and stage == CANDIDATE:
+            from lakewatch.pipeline.challenge import challenge as run_challenge
+
+            comparison = run_challenge(spark, settings, spec, ref)
+            if comparison is not None:
+                record.details["challenge"] = comparison.to_dict()
+                if comparison.decision.promote and settings.promotion.auto:
+                    stage = PRODUCTION
+                    record.details["stage"] = stage
     return TrainResult(ref, stage, trained.metrics, record)
 
 

@@ -8,6 +8,8 @@ Reads go through delta-rs (lakewatch.ui.reads) in FastAPI's thread pool; nothing
 
 from __future__ import annotations
 
+import logging
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -16,10 +18,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakewatch.config import Settings
-from lakewatch.errors import DataError, NotFoundError
+from lakewatch.errors import DataError, NotFoundError, RegistryError
 from lakewatch.ui.auth import NotAuthenticated, User, current_user
 
 UserDep = Annotated[User, Depends(current_user)]
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+log = logging.getLogger("lakewatch.ui")
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +32,11 @@ def settings() -> Settings:
     from lakewatch.config import load_settings
 
     return load_settings()
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: int = Field(ge=1)
 
 
 class FeedbackIn(BaseModel):
@@ -53,6 +62,10 @@ def create_app() -> FastAPI:
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> Response:
         return _error(request, 404, str(exc))
+
+    @app.exception_handler(RegistryError)
+    async def _refused(request: Request, exc: RegistryError) -> Response:
+        return _error(request, 404 if str(exc).startswith("no model") else 409, str(exc))
 
     @app.exception_handler(DataError)
     async def _bad(request: Request, exc: DataError) -> Response:
@@ -113,11 +126,33 @@ def create_app() -> FastAPI:
         return {"event_id": row.event_id, "label": row.label, "author": row.author, "at": row.at.isoformat(),
                 "note": row.note}
 
+    @app.post("/api/models/{name}/promote")
+    def promote(name: str, body: PromoteIn, user: UserDep) -> dict:
+        from lakewatch.packaging import registry_rs
+
+        changes = registry_rs.promote(settings(), _model_name(name), body.version)
+        log.info("%s promoted %s v%s", user.name, name, body.version)
+        return {"changes": [{"version": c.version, "stage": c.stage} for c in changes], "by": user.name}
+
+    @app.post("/api/models/{name}/rollback")
+    def rollback(name: str, user: UserDep) -> dict:
+        from lakewatch.packaging import registry_rs
+
+        changes = registry_rs.rollback(settings(), _model_name(name))
+        log.info("%s rolled back %s to v%s", user.name, name, changes[-1].version)
+        return {"changes": [{"version": c.version, "stage": c.stage} for c in changes], "by": user.name}
+
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def unknown_api(rest: str, user: UserDep) -> Response:
         raise HTTPException(status_code=404, detail=f"no Lakewatch API at /api/{rest}")
 
     return app
+
+
+def _model_name(name: str) -> str:
+    if not MODEL_NAME.match(name):
+        raise DataError(f"{name!r} is not a model name")
+    return name
 
 
 def _root(request: Request) -> str:

@@ -159,7 +159,8 @@ def event(data: dict[str, Any], user: str, root: str) -> str:
         ("dataset / entity", f"{_e(e['dataset'])} / {_e(e['entity'])}"),
         ("time", f"{_ts(e['start_ts'])} to {_ts(e['end_ts'])} ({_num(e.get('n_points'))} points)"),
         ("severity", f"<span class='sev-{_e(e.get('severity'))}'>{_e(e.get('severity'))}</span>"),
-        ("peak", f"{_num(e.get('peak_score'))} at {_ts(e.get('peak_ts'))} (calibrated {_num(e.get('peak_calibrated'))})"),
+        ("peak", f"{_num(e.get('peak_score'))} at {_ts(e.get('peak_ts'))} "
+                 f"(calibrated {_num(e.get('peak_calibrated'))})"),
         ("model", f"{_e(e.get('model_name'))} v{_e(e.get('model_version'))}"),
         ("run", f"<a href='{root}/runs/{quote(str(e['run_id']))}'>{_e(e['run_id'])}</a>"),
         ("label in force", f"<span id='current-label' class='label-{_e(current)}'>{_e(current or 'none')}</span>"),
@@ -188,14 +189,50 @@ def event(data: dict[str, Any], user: str, root: str) -> str:
     return page(f"Event {e['event_id']}", body, user, root)
 
 
+def _challenge(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return ""
+    head = (f"<b>{_e(entry.get('decision'))}</b> vs v{_e(entry.get('vs'))} "
+            f"({_e(entry.get('basis'))}, {_e(entry.get('interval'))})")
+    return head + "<br><span class='muted'>" + _e("; ".join(entry.get("reasons") or [])) + "</span>"
+
+
+def _budget(entry: Any) -> str:
+    if not isinstance(entry, dict) or entry.get("threshold") is None:
+        return ""
+    recall = entry.get("recall")
+    return (f"event threshold {entry['threshold']:.6g}: {_num(entry.get('expected_false_alerts'))} false alerts "
+            f"per entity-day for a budget of {_num(entry.get('budget'))}"
+            + (f", recall {recall:.0%}" if isinstance(recall, float) else ""))
+
+
 def models(rows: list[dict[str, Any]], user: str, root: str) -> str:
     keys = ("threshold", "labeled_anomaly_recall", "heldout_mean_score", "train_loss")
-    table_rows = [[_e(m["name"]), _e(m["version"]), f"<b>{_e(m['stage'])}</b>" if m.get("stage") == "production"
-                   else _e(m.get("stage")), _e(m.get("model_type")), _ts(m.get("created_at")),
-                   _ts(m.get("promoted_at")),
-                   "; ".join(f"{k} {_num(m['metrics'][k])}" for k in keys if k in m["metrics"])] for m in rows]
-    body = (table(["model", "version", "stage", "type", "created", "promoted", "metrics"], table_rows)
+    names = {m["name"] for m in rows if m.get("stage") == "production"}
+    table_rows = [[
+        _e(m["name"]), _e(m["version"]),
+        f"<b>{_e(m['stage'])}</b>" if m.get("stage") == "production" else _e(m.get("stage")),
+        _e(m.get("model_type")), _ts(m.get("created_at")), _ts(m.get("promoted_at")),
+        "; ".join(f"{k} {_num(m['metrics'][k])}" for k in keys if k in m["metrics"]),
+        _challenge(m["metrics"].get("challenge")), _budget(m["metrics"].get("alert_budget")),
+        "" if m.get("stage") == "production" else
+        f"<button class='promote' data-name='{_e(m['name'])}' data-version='{_e(m['version'])}'>promote</button>",
+    ] for m in rows]
+    body = (table(["model", "version", "stage", "type", "created", "promoted", "training metrics",
+                   "last challenge", "alert budget", ""], table_rows, "models")
             if rows else "<p class='muted'>no models yet</p>")
-    body += ("<p class='muted'>Promote or roll back: <code>lakewatch models promote NAME VERSION</code>, "
-             "<code>lakewatch models rollback NAME</code>.</p>")
+    body += "".join(f"<p><button class='rollback' data-name='{_e(n)}'>roll back {_e(n)}</button> to the version "
+                    "promoted before its production one</p>" for n in sorted(names))
+    body += (
+        "<p id='models-status' role='status'></p><p class='muted'>The same from the command line: "
+        "<code>lakewatch models promote NAME VERSION</code>, <code>lakewatch models rollback NAME</code>, "
+        "<code>lakewatch models compare NAME V1 V2</code>.</p>"
+        "<script>for (const b of document.querySelectorAll('button.promote, button.rollback')) {"
+        "b.addEventListener('click', async () => { const promote = b.classList.contains('promote');"
+        f"const url = '{root}/api/models/' + encodeURIComponent(b.dataset.name) + (promote ? '/promote' : '/rollback');"
+        "const r = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        "credentials: 'same-origin', body: JSON.stringify(promote ? {version: Number(b.dataset.version)} : {})});"
+        "if (r.ok) { location.reload(); } else { document.getElementById('models-status').textContent ="
+        " 'not done: ' + (await r.text()); }});}</script>"
+    )
     return page("Models", body, user, root)
