@@ -223,7 +223,11 @@ def test_a_worse_challenger_is_kept_out_of_production_and_a_better_one_is_promot
     better_ref = better.ref
     assert better.stage == "production" and better.record.details["challenge"]["decision"] == "promote"
     assert production(spark, settings, "demo_metrics")["version"] == better_ref.version
-    recorded = json.loads(get_version(spark, settings, better_ref)["metrics"])["challenge"]
+    metrics = json.loads(get_version(spark, settings, better_ref)["metrics"])
+    recorded = metrics["challenge"]
+    # compared at production's tuned alert level (the budget test before this one), it keeps that level
+    assert metrics["alert_budget"]["inherited_from"] == champion["version"]
+    assert metrics["alert_budget"]["threshold"] == json.loads(champion["metrics"])["alert_budget"]["threshold"]
     assert recorded["promoted"] and recorded["vs"] == champion["version"] and recorded["basis"] == "labels"
     same = ("pr_auc", "event_recall", "false_alerts_per_entity_day")
     ours, theirs = recorded["metrics"][str(champion["version"])], recorded["metrics"][str(better_ref.version)]

@@ -4,6 +4,7 @@ from its calibration and the analysts' feedback over scored days, and record the
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -16,7 +17,7 @@ from lakewatch.errors import DataError
 from lakewatch.feedback import store
 from lakewatch.feedback.budget import BudgetChoice, choose_threshold
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
-from lakewatch.packaging.registry import ModelRef, load_package, resolve, update_metrics
+from lakewatch.packaging.registry import ModelRef, get_version, load_package, resolve, update_metrics
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -67,8 +68,14 @@ def _labeled_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec
     return {r[0] for r in e.join(p, inside, "left_semi").select("event_id").collect()}
 
 
-def event_threshold(metrics: dict) -> float | None:
-    """The recorded event threshold of a version's metrics, if an alert budget was tuned for it."""
-    entry = metrics.get(BUDGET_KEY)
-    return float(entry["threshold"]) if isinstance(entry, dict) and entry.get("threshold") is not None else None
+def budget_entry(spark: "SparkSession", settings: Settings, ref: ModelRef) -> dict | None:
+    """The alert budget recorded for a version (its threshold and how it was chosen), if one was tuned."""
+    entry = json.loads(get_version(spark, settings, ref)["metrics"] or "{}").get(BUDGET_KEY)
+    return entry if isinstance(entry, dict) and entry.get("threshold") is not None else None
+
+
+def event_threshold(spark: "SparkSession", settings: Settings, ref: ModelRef) -> float | None:
+    """The event threshold the score job raises a version's events at (None: every event of its alarm rate)."""
+    entry = budget_entry(spark, settings, ref)
+    return float(entry["threshold"]) if entry else None
 

@@ -5,7 +5,6 @@ the metrics of both and the reasons in the candidate's registry metrics; promote
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from lakewatch.feedback.spans import feedback_labels
 from lakewatch.monitoring.evaluate import evaluate_scores
 from lakewatch.packaging.promotion import Decision, decide
 from lakewatch.packaging.registry import ModelRef, get_version, load_package, production, promote, update_metrics
-from lakewatch.pipeline.alert_budget import event_threshold
+from lakewatch.pipeline.alert_budget import BUDGET_KEY, budget_entry, event_threshold
 from lakewatch.pipeline.backtest import score_in_memory
 
 if TYPE_CHECKING:
@@ -47,11 +46,6 @@ class Comparison:
                 "metrics": {str(v): {k: m.get(k) for k in SHOWN if k in m} for v, m in self.metrics.items()},
                 "decision": "promote" if self.decision.promote else "keep production",
                 "reasons": self.decision.reasons, "at": datetime.now(timezone.utc).isoformat()}
-
-
-def tuned_threshold(spark: "SparkSession", settings: Settings, ref: ModelRef) -> float | None:
-    """The event threshold an alert budget recorded for the version (None when none was tuned)."""
-    return event_threshold(json.loads(get_version(spark, settings, ref)["metrics"] or "{}"))
 
 
 def measure(spark: "SparkSession", settings: Settings, spec: DatasetSpec, ref: ModelRef, interval: Interval,
@@ -84,8 +78,8 @@ def compare(spark: "SparkSession", settings: Settings, spec: DatasetSpec, name: 
     """Both versions measured on the same interval, and the decision of packaging.promotion. Both raise events
     at the same alert level: the challenger's own tuned threshold, else production's (calibrated scores mean
     the same across versions), so that false alerts are compared at one operating point."""
-    ours_at = tuned_threshold(spark, settings, ModelRef(name, champion)) if champion is not None else None
-    theirs_at = tuned_threshold(spark, settings, ModelRef(name, challenger))
+    ours_at = event_threshold(spark, settings, ModelRef(name, champion)) if champion is not None else None
+    theirs_at = event_threshold(spark, settings, ModelRef(name, challenger))
     theirs, basis = measure(spark, settings, spec, ModelRef(name, challenger), interval,
                             ours_at if theirs_at is None else theirs_at)
     ours = None
@@ -118,7 +112,12 @@ def challenge(spark: "SparkSession", settings: Settings, spec: DatasetSpec, ref:
     entry = comparison.to_dict()
     promoted = comparison.decision.promote and settings.promotion.auto
     entry["promoted"] = promoted
-    update_metrics(spark, settings, ref, {CHALLENGE_KEY: entry})
+    updates: dict[str, Any] = {CHALLENGE_KEY: entry}
+    inherited = budget_entry(spark, settings, ModelRef(ref.name, int(current["version"])))
+    if promoted and inherited and budget_entry(spark, settings, ref) is None:
+        # it was compared at production's alert level: it keeps that level until a budget is tuned for it
+        updates[BUDGET_KEY] = {**inherited, "inherited_from": int(current["version"])}
+    update_metrics(spark, settings, ref, updates)
     if promoted:
         promote(spark, settings, ref)
     return comparison

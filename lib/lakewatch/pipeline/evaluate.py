@@ -14,10 +14,10 @@ from pyspark.sql import functions as F
 from lakewatch.config import Settings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points, window_spans
-from lakewatch.feedback.spans import feedback_labels
 from lakewatch.data.quality import timestamp_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
+from lakewatch.feedback.spans import feedback_labels
 from lakewatch.lakehouse.runs import BACKTEST_PREFIX, RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVALUATION, EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import read_table, replace_where

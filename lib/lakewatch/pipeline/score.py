@@ -7,7 +7,6 @@ valid rows only. A quiet day (no anomalies) and an empty day (no input rows) are
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
@@ -21,7 +20,7 @@ from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import replace_interval
 from lakewatch.monitoring.events import EventRules, event_ids, group_events
 from lakewatch.packaging.package import ModelPackage, check_schema
-from lakewatch.packaging.registry import get_version, load_package, resolve
+from lakewatch.packaging.registry import load_package, resolve
 from lakewatch.pipeline.alert_budget import event_threshold
 from lakewatch.pipeline.drift import compute_drift
 from lakewatch.pipeline.report import KnownParts, write_report
@@ -46,7 +45,7 @@ def run_score(
         record.model_version = ref.version
         package = load_package(spark, settings, ref)
         check_schema(package, spec)
-        min_peak = event_threshold(json.loads(get_version(spark, settings, ref)["metrics"] or "{}"))
+        min_peak = event_threshold(spark, settings, ref)
         if min_peak is not None:
             record.details["event_threshold"] = min_peak
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.scoring.batch_size))
