@@ -49,7 +49,7 @@ define dag_test
 	$(AIRFLOW_ENV) $(BIN)/airflow dags test $(1) $(2) --conf '$(3)' > $(DEMO_LOGS)/$(1)-$(2).log 2>&1 \
 		|| (tail -60 $(DEMO_LOGS)/$(1)-$(2).log; exit 1)
 	@echo "$(1) $(2): success (log: $(DEMO_LOGS)/$(1)-$(2).log)"
-	@grep -E "^ *(dataset|interval|model|rows_[a-z]+|events|drift_alert|drift_warn|report|view|promote|status): " $(DEMO_LOGS)/$(1)-$(2).log \
+	@grep -E "^ *(dataset|interval|model|rows_[a-z]+|events|drift_alert|drift_warn|report|view|challenge|promote|status): " $(DEMO_LOGS)/$(1)-$(2).log \
 		| sed 's/^/    /' || true
 	@grep -q "DRIFT ALERT" $(DEMO_LOGS)/$(1)-$(2).log && echo "    drift_gate: RED (drift alert)" || true
 endef

@@ -72,7 +72,8 @@ def lakewatch_train() -> None:
         **spark_submit_kwargs(SETTINGS, "train", args),
     )
 
-    @task(doc_md="The new version, its stage and metrics (XCom), and how to promote it.")
+    @task(doc_md="The new version, its stage and metrics, the champion/challenger decision (XCom), and how to "
+                 "promote it by hand when it was kept out.")
     def summary() -> dict:
         ctx = get_current_context()
         rows = read_runs(SETTINGS, [run_id_for(ctx["run_id"], "train")])
@@ -82,9 +83,11 @@ def lakewatch_train() -> None:
         stage = details.get("stage")
         out = {"model": f"{name} v{version}", "status": run.get("status"), "stage": stage,
                "metrics": details.get("metrics"),
+               "challenge": {k: details["challenge"][k] for k in ("decision", "vs", "basis", "reasons")}
+               if details.get("challenge") else "-",
                "promote": f"lakewatch models promote {name} {version}" if stage == "candidate" else "-"}
         for key, value in out.items():
-            print(f"{key:>8}: {value}")
+            print(f"{key:>9}: {value}")
         return out
 
     interval() >> train >> summary()
