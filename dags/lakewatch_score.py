@@ -88,8 +88,7 @@ def lakewatch_score() -> None:
     @task(doc_md="Drift of this run (features in warn / alert), from the score job's runs row.")
     def drift_check() -> dict:
         ctx = get_current_context()
-        s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"],
-                          view_base=api_base_url())
+        s = summarise_run(SETTINGS, ctx["run_id"], ctx["ti"].xcom_pull(task_ids="interval"), ctx["params"]["dataset"])
         return {"alert": s["drift_alert"], "warn": s["drift_warn"]}
 
     @task(doc_md="Red when a feature (or the score's distribution) drifts past its alert threshold: the scores "
