@@ -37,7 +37,7 @@ def _stages(settings) -> dict[tuple[str, int], str]:
             for r in DeltaTable(f"{settings.lakehouse}/models").to_pyarrow_table().to_pylist()}
 
 
-def test_promote_then_rollback_in_one_commit_each(lake):
+def test_promote_then_rollback_in_one_commit_each(lake, spark):
     table = DeltaTable(f"{lake.lakehouse}/models")
     v0 = table.version()
     changes = registry_rs.promote(lake, "m", 3)
@@ -52,6 +52,9 @@ def test_promote_then_rollback_in_one_commit_each(lake):
     assert _stages(lake)[("m", 2)] == "production" and _stages(lake)[("m", 3)] == "archived"
     registry_rs.rollback(lake, "m")  # back to v1
     assert _stages(lake)[("m", 1)] == "production"
+    # Spark's registry reads what delta-rs merged
+    seen = spark.read.format("delta").load(f"{lake.lakehouse}/models").where("name = 'm'").collect()
+    assert {r["version"]: r["stage"] for r in seen} == {1: "production", 2: "archived", 3: "archived"}
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         registry_rs.rollback(lake, "m")
     with pytest.raises(RegistryError, match="no model m v9"):
