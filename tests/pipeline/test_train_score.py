@@ -203,32 +203,31 @@ def test_false_alarms_marked_by_analysts_raise_the_event_threshold_of_the_alert_
 def test_a_worse_challenger_is_kept_out_of_production_and_a_better_one_is_promoted(spark, lake):
     settings, spec, _, _ = lake
     champion = production(spark, settings, "demo_metrics")
-    day = Interval(SCORE.start, SCORE.start + timedelta(days=1))
-    # calibrated to flag one normal point in a billion, it misses most labeled anomalies: worse event recall
-    strict = settings.model_copy(update={"training": settings.training.model_copy(
+    one_day = settings.model_copy(update={"promotion": settings.promotion.model_copy(update={"compare_days": 1})})
+    # calibrated to flag one normal point in a billion, it misses most labeled anomalies: worse event recall.
+    # Trained on one day and compared with production on that day (the last compare_days of its training).
+    strict = one_day.model_copy(update={"training": settings.training.model_copy(
         update={"target_false_alarm_rate": 1e-9})})
-    worse_ref = run_train(spark, strict, spec, TRAIN, "dense_ae").ref
-    worse = challenge(spark, settings, spec, worse_ref, day)
-    ours, theirs = worse.metrics[champion["version"]], worse.metrics[worse_ref.version]
-    assert not worse.decision.promote and worse.basis == "labels"
+    worse = run_train(spark, strict, spec, Interval(SCORE.start - timedelta(days=1), SCORE.start), "dense_ae",
+                      challenge=True)
+    decision = worse.record.details["challenge"]
+    ours, theirs = decision["metrics"][str(champion["version"])], decision["metrics"][str(worse.ref.version)]
+    assert worse.stage == "candidate" and decision["decision"] == "keep production" and decision["basis"] == "labels"
     assert theirs["event_recall"] < ours["event_recall"] - settings.promotion.max_event_recall_drop
-    assert any(r.startswith("event_recall ") for r in worse.decision.reasons)
-    row = get_version(spark, settings, worse_ref)
+    assert any(r.startswith("event_recall ") for r in decision["reasons"])
+    row = get_version(spark, settings, worse.ref)
     assert row["stage"] == "candidate" and json.loads(row["metrics"])["challenge"]["decision"] == "keep production"
 
-    # the same seed, data and settings as production: its equal, so not worse, so promoted (compared on the
-    # last day of its training interval)
-    one_day = settings.model_copy(update={"promotion": settings.promotion.model_copy(update={"compare_days": 1})})
-    better = run_train(spark, one_day, spec, TRAIN, "dense_ae", challenge=True)
-    better_ref = better.ref
-    assert better.stage == "production" and better.record.details["challenge"]["decision"] == "promote"
-    assert production(spark, settings, "demo_metrics")["version"] == better_ref.version
-    metrics = json.loads(get_version(spark, settings, better_ref)["metrics"])
-    recorded = metrics["challenge"]
+    # v2 (test_same_seed_same_weights_then_promote_and_rollback): production's weights, so not worse: promoted
+    equal = ModelRef("demo_metrics", 2)
+    better = challenge(spark, one_day, spec, equal, Interval(SCORE.start, SCORE.start + timedelta(days=1)))
+    assert better.decision.promote
+    assert production(spark, settings, "demo_metrics")["version"] == 2
+    metrics = json.loads(get_version(spark, settings, equal)["metrics"])
+    assert metrics["challenge"]["promoted"] and metrics["challenge"]["vs"] == champion["version"]
+    same = ("pr_auc", "event_recall", "false_alerts_per_entity_day")
+    ours, theirs = better.metrics[champion["version"]], better.metrics[2]
+    assert [theirs[k] for k in same] == [ours[k] for k in same]
     # compared at production's tuned alert level (the budget test before this one), it keeps that level
     assert metrics["alert_budget"]["inherited_from"] == champion["version"]
     assert metrics["alert_budget"]["threshold"] == json.loads(champion["metrics"])["alert_budget"]["threshold"]
-    assert recorded["promoted"] and recorded["vs"] == champion["version"] and recorded["basis"] == "labels"
-    same = ("pr_auc", "event_recall", "false_alerts_per_entity_day")
-    ours, theirs = recorded["metrics"][str(champion["version"])], recorded["metrics"][str(better_ref.version)]
-    assert [theirs[k] for k in same] == [ours[k] for k in same]
