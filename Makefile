@@ -36,7 +36,7 @@ $(CHROMIUM):
 		|| (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
 
 test: setup $(CHROMIUM)
-	$(BIN)/python -m pytest -q --timeout=900 --durations=12
+	$(BIN)/python -m pytest -q --timeout=900 --durations=40
 
 # Airflow: its own home and SQLite database under .cache/, the project's DAGs, a local Spark connection.
 AIRFLOW_ENV := AIRFLOW_HOME=$(CURDIR)/.cache/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags LAKEWATCH_HOME=$(CURDIR) \
