@@ -93,10 +93,11 @@ def register(spark: "SparkSession", settings: Settings, package: ModelPackage, l
     return ref, stage
 
 
-def load_package(spark: "SparkSession", settings: Settings, ref: ModelRef) -> ModelPackage:
+def load_package(spark: "SparkSession", settings: Settings, ref: ModelRef, row: "Row | None" = None) -> ModelPackage:
     """Read a registered package and verify it: its manifest must be the one the registry recorded (by its
-    SHA-256), and every file the one the manifest lists. Nothing is loaded from a package that fails."""
-    row = get_version(spark, settings, ref)
+    SHA-256), and every file the one the manifest lists. Nothing is loaded from a package that fails. `row`:
+    the version's registry row when the caller has read it already."""
+    row = row if row is not None else get_version(spark, settings, ref)
     folder = artifact_dir(settings, row["artifact"])
     manifest_json = read_bytes(spark, join(folder, MANIFEST_FILE))
     if sha256(manifest_json) != row["checksum"]:  # before the manifest says which other files to read

@@ -17,10 +17,10 @@ from lakewatch.errors import DataError
 from lakewatch.feedback import store
 from lakewatch.feedback.budget import BudgetChoice, choose_threshold
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
-from lakewatch.packaging.registry import ModelRef, get_version, load_package, resolve, update_metrics
+from lakewatch.packaging.registry import ModelRef, load_package, resolve, update_metrics
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 BUDGET_KEY = "alert_budget"
 
@@ -68,14 +68,14 @@ def _labeled_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec
     return {r[0] for r in e.join(p, inside, "left_semi").select("event_id").collect()}
 
 
-def budget_entry(spark: "SparkSession", settings: Settings, ref: ModelRef) -> dict | None:
-    """The alert budget recorded for a version (its threshold and how it was chosen), if one was tuned."""
-    entry = json.loads(get_version(spark, settings, ref)["metrics"] or "{}").get(BUDGET_KEY)
+def budget_entry(row: "Row") -> dict | None:
+    """The alert budget recorded in a version's registry row (its threshold and how it was chosen), if any."""
+    entry = json.loads(row["metrics"] or "{}").get(BUDGET_KEY)
     return entry if isinstance(entry, dict) and entry.get("threshold") is not None else None
 
 
-def event_threshold(spark: "SparkSession", settings: Settings, ref: ModelRef) -> float | None:
+def event_threshold(row: "Row") -> float | None:
     """The event threshold the score job raises a version's events at (None: every event of its alarm rate)."""
-    entry = budget_entry(spark, settings, ref)
+    entry = budget_entry(row)
     return float(entry["threshold"]) if entry else None
 

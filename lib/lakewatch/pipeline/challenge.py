@@ -78,8 +78,8 @@ def compare(spark: "SparkSession", settings: Settings, spec: DatasetSpec, name: 
     """Both versions measured on the same interval, and the decision of packaging.promotion. Both raise events
     at the same alert level: the challenger's own tuned threshold, else production's (calibrated scores mean
     the same across versions), so that false alerts are compared at one operating point."""
-    ours_at = event_threshold(spark, settings, ModelRef(name, champion)) if champion is not None else None
-    theirs_at = event_threshold(spark, settings, ModelRef(name, challenger))
+    ours_at = event_threshold(get_version(spark, settings, ModelRef(name, champion))) if champion is not None else None
+    theirs_at = event_threshold(get_version(spark, settings, ModelRef(name, challenger)))
     theirs, basis = measure(spark, settings, spec, ModelRef(name, challenger), interval,
                             ours_at if theirs_at is None else theirs_at)
     ours = None
@@ -113,8 +113,8 @@ def challenge(spark: "SparkSession", settings: Settings, spec: DatasetSpec, ref:
     promoted = comparison.decision.promote and settings.promotion.auto
     entry["promoted"] = promoted
     updates: dict[str, Any] = {CHALLENGE_KEY: entry}
-    inherited = budget_entry(spark, settings, ModelRef(ref.name, int(current["version"])))
-    if promoted and inherited and budget_entry(spark, settings, ref) is None:
+    inherited = budget_entry(current)
+    if promoted and inherited and budget_entry(get_version(spark, settings, ref)) is None:
         # it was compared at production's alert level: it keeps that level until a budget is tuned for it
         updates[BUDGET_KEY] = {**inherited, "inherited_from": int(current["version"])}
     update_metrics(spark, settings, ref, updates)

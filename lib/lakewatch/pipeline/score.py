@@ -20,7 +20,7 @@ from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import replace_interval
 from lakewatch.monitoring.events import EventRules, event_ids, group_events
 from lakewatch.packaging.package import ModelPackage, check_schema
-from lakewatch.packaging.registry import load_package, resolve
+from lakewatch.packaging.registry import get_version, load_package, resolve
 from lakewatch.pipeline.alert_budget import event_threshold
 from lakewatch.pipeline.drift import compute_drift
 from lakewatch.pipeline.report import KnownParts, write_report
@@ -43,9 +43,10 @@ def run_score(
         # the package is checked before anything is written
         ref = resolve(spark, settings, name, model_version)
         record.model_version = ref.version
-        package = load_package(spark, settings, ref)
+        row = get_version(spark, settings, ref)
+        package = load_package(spark, settings, ref, row)
         check_schema(package, spec)
-        min_peak = event_threshold(spark, settings, ref)
+        min_peak = event_threshold(row)
         if min_peak is not None:
             record.details["event_threshold"] = min_peak
         spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.scoring.batch_size))
