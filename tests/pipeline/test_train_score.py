@@ -207,7 +207,7 @@ def test_a_worse_challenger_is_kept_out_of_production_and_a_better_one_is_promot
     # calibrated to flag one normal point in a billion, it misses most labeled anomalies: worse event recall.
     # Trained on one day and compared with production on that day (the last compare_days of its training).
     strict = one_day.model_copy(update={"training": settings.training.model_copy(
-        update={"target_false_alarm_rate": 1e-9})})
+        update={"target_false_alarm_rate": 1e-9})}).with_model_overrides("dense_ae", {"epochs": 2})
     worse = run_train(spark, strict, spec, Interval(SCORE.start - timedelta(days=1), SCORE.start), "dense_ae",
                       challenge=True)
     decision = worse.record.details["challenge"]
