@@ -92,8 +92,8 @@ def collect_list_frame(df: Any, shipped: Any, features: list[str], start_us: int
 def run(rows: int, workdir: Path) -> list[dict[str, Any]]:
     from pyspark.sql import functions as F
 
-    from lakewatch.data.quality import flag_rows, select_interval, valid_rows
-    from lakewatch.data.spec import DatasetSpec, FeatureSpec, read_source
+    from bench.scoring import stage_valid
+    from lakewatch.data.spec import DatasetSpec, FeatureSpec
     from lakewatch.demo.generate import METRICS, GeneratorParams, write_generated
     from lakewatch.lakehouse.session import build_session
     from lakewatch.packaging.registry import load_package, resolve
@@ -114,10 +114,9 @@ def run(rows: int, workdir: Path) -> list[dict[str, Any]]:
     for model in ("dense_ae", "robust_z"):
         run_train(spark, settings, spec, day1, model, name=model)
     features = [m[0] for m in METRICS]
-    table, _ = read_source(spark, settings, spec)
     both = Interval(START, START + timedelta(days=2))
     staged = str(workdir / "staged")
-    valid_rows(flag_rows(select_interval(table, spec, both), spec), spec).write.format("delta").save(staged)
+    stage_valid(spark, settings, spec, both, staged, 2)
     data = spark.read.format("delta").load(staged)
     start_us = int(Interval(START + timedelta(days=1), START + timedelta(days=2)).start_ts.timestamp() * 1e6)
     n_scored = data.where(F.unix_micros("ts") >= F.lit(start_us)).count()

@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakewatch.data.intervals import Interval
+from lakewatch.data.quality import flag_faults, mark_duplicates, with_row_ids
 from lakewatch.errors import DataError
 from lakewatch.lakehouse.tables import QUARANTINE, RUNS
 from lakewatch.lakehouse.writes import table_version
@@ -108,3 +109,34 @@ def test_missing_column_fails_before_anything_is_written(spark, settings, spec):
     assert table_version(spark, QUARANTINE.path(settings)) == before
     failed = spark.read.format("delta").load(RUNS.path(settings)).where(F.col("run_id") == "bad").first()
     assert failed["status"] == "failed" and "memory_mb" in failed["error"]
+
+
+DUPLICATED = [
+    ("a", t(0), 50.0, 10.0),
+    ("a", t(0), 40.0, 99.0),  # the same key, smaller cpu: this one is kept
+    ("a", t(0), None, 1.0),  # a fault of its own: quarantined for it, not as a duplicate
+    ("b", t(5), 1.0, 2.0),
+    ("b", t(5), 1.0, 2.0),  # exact copies: one is kept
+    ("b", t(5), 1.0, 2.0),
+    ("b", t(10), 3.0, 4.0),  # its key once: valid
+]
+DUPLICATED_EXPECTED = sorted([
+    ("a", 0, 50.0, ("duplicate_key",)), ("a", 0, 40.0, ()), ("a", 0, -1.0, ("null:cpu",)),
+    ("b", 5, 1.0, ("duplicate_key",)), ("b", 5, 1.0, ("duplicate_key",)), ("b", 5, 1.0, ()), ("b", 10, 3.0, ()),
+])
+
+
+@pytest.mark.parametrize("max_keys", [100, 1], ids=["duplicated-keys-ranked", "every-row-ranked"])
+def test_duplicated_keys_keep_the_first_clean_row_by_value(spark, max_keys):
+    """The duplicate rule ranks only the rows of duplicated keys, or every row when there are more such keys
+    than max_keys (here 2): the same rows are kept either way, and a duplicate carries its row as given."""
+    spec = small_spec()
+    raw = spark.createDataFrame(DUPLICATED, "host STRING, ts TIMESTAMP, cpu DOUBLE, latency DOUBLE")
+    got = mark_duplicates(with_row_ids(flag_faults(raw, spec)).persist(), spec, max_keys=max_keys)
+    assert got.columns == flag_faults(raw, spec).columns
+    rows = got.collect()
+    assert sorted((r["entity"], r["ts"].minute, -1.0 if r["cpu"] is None else r["cpu"], tuple(r["reasons"]))
+                  for r in rows) == DUPLICATED_EXPECTED
+    copies = sorted(r["row"] for r in rows if r["reasons"] == ["duplicate_key"])
+    assert '"host":"a"' in copies[0] and '"cpu":50.0' in copies[0] and '"latency":10.0' in copies[0]
+    assert all('"host":"b"' in c and '"cpu":1.0' in c for c in copies[1:])

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 DUPLICATE = "duplicate_key"
 FLOAT32_MAX = 3.4028234663852886e38
+MAX_DUPLICATE_KEYS = 10_000  # more duplicated keys than this in one read: every row is ranked instead
+ROW_ID = "_row_id"
 
 
 def timestamp_of(df: "DataFrame", spec: DatasetSpec) -> Column:
@@ -106,8 +108,9 @@ def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], l
     return values, reasons, faults
 
 
-def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
-    """Standard columns (entity, ts, logical_date, features as double), the row's reasons, and its JSON."""
+def flag_faults(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
+    """Standard columns (entity, ts, logical_date, features as double), the row's reasons, and its JSON: every
+    fault a row has on its own (duplicated keys are `mark_duplicates`' business)."""
     ts_raw = F.col(spec.timestamp)
     ts = timestamp_of(df, spec)
     entity = F.col(spec.entity).cast("string")
@@ -123,7 +126,7 @@ def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
     # most rows have no fault: an empty array for them, without building one string per check
     reasons = F.when(faulty, F.array_compact(F.array(*key_reasons, *feature_reasons))).otherwise(
         F.array().cast("array<string>"))
-    flagged = df.select(
+    return df.select(
         entity.alias("entity"),
         ts.alias("ts"),
         logical.alias("logical_date"),
@@ -132,15 +135,53 @@ def flag_rows(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
         # the original row, as JSON, only where it will be quarantined: valid rows carry no copy
         F.when(F.size(reasons) > 0, F.to_json(F.struct(*[F.col(c) for c in df.columns]))).alias("row"),
     )
-    # Among rows with no other fault, the first of each (entity, ts) is kept and the others are duplicates.
-    order = [F.size("reasons").asc(), *[F.col(f).asc_nulls_last() for f in spec.feature_names]]
-    rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*order))
-    duplicate = (F.size("reasons") == 0) & F.col("entity").isNotNull() & F.col("ts").isNotNull() & (rank > 1)
+
+
+def with_row_ids(faults: "DataFrame") -> "DataFrame":
+    """flag_faults' rows with an id for each (`ROW_ID`), as `mark_duplicates` needs: cache the result, since
+    the ids are only stable within one computation of it."""
+    return faults.withColumn(ROW_ID, F.monotonically_increasing_id())
+
+
+def mark_duplicates(flagged: "DataFrame", spec: DatasetSpec, max_keys: int = MAX_DUPLICATE_KEYS) -> "DataFrame":
+    """Among the rows of `with_row_ids(flag_faults(...))` with no other fault, keep the first of each
+    (entity, ts), in the order of their feature values, and mark the others `duplicate_key`.
+
+    Most tables have no duplicated key, and ranking every row by a window over (entity, ts) shuffles them all.
+    So the clean rows' keys are counted first (a shuffle of two columns, aggregated before it), only the rows
+    of the duplicated keys are ranked (up to max_keys keys; with more, every row is), and the duplicates are
+    marked by their row ids: a projection of `flagged`, no join. Runs its Spark jobs at once, and reads
+    `flagged` again and again: call it on a cached frame.
+    """
+    clean = (F.size("reasons") == 0) & F.col("entity").isNotNull() & F.col("ts").isNotNull()
+    keys = (flagged.where(clean).groupBy("entity", "ts").count().where("count > 1")
+            .select("entity", F.unix_micros("ts").alias("_us")).limit(max_keys + 1).collect())
+    if not keys:
+        return flagged.drop(ROW_ID)
+    if len(keys) > max_keys:
+        rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*_first_kept(spec)))
+        return _as_duplicates(flagged, clean & (rank > 1), spec)
+    duplicated = flagged.sparkSession.createDataFrame(keys, "entity STRING, _us BIGINT").select(
+        "entity", F.timestamp_micros("_us").alias("ts"))
+    rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*_first_kept(spec)))
+    ids = [r[0] for r in flagged.where(clean).join(F.broadcast(duplicated), ["entity", "ts"], "left_semi")
+           .withColumn("_rank", rank).where("_rank > 1").select(ROW_ID).collect()]
+    return _as_duplicates(flagged, F.col(ROW_ID).isin(ids), spec)
+
+
+def _first_kept(spec: DatasetSpec) -> list[Column]:
+    """The order among rows of one key: the first is kept."""
+    return [F.size("reasons").asc(), *[F.col(f).asc_nulls_last() for f in spec.feature_names]]
+
+
+def _as_duplicates(flagged: "DataFrame", duplicate: Column, spec: DatasetSpec) -> "DataFrame":
+    """flagged without its row ids, the rows where `duplicate` holds marked `duplicate_key`."""
     # a duplicate is valid in every other respect: its typed values are its original ones
     as_given = F.to_json(F.struct(F.col("entity").alias(spec.entity), F.col("ts").alias(spec.timestamp),
                                   *[F.col(f) for f in spec.feature_names]))
-    return flagged.withColumn("_dup", duplicate).select(
-        *[c for c in flagged.columns if c not in ("reasons", "row")],
+    marked = flagged.withColumn("_dup", duplicate)
+    return marked.select(
+        *[c for c in flagged.columns if c not in ("reasons", "row", ROW_ID)],
         F.when(F.col("_dup"), F.array(F.lit(DUPLICATE))).otherwise(F.col("reasons")).alias("reasons"),
         F.when(F.col("_dup"), as_given).otherwise(F.col("row")).alias("row"),
     )
@@ -184,6 +225,7 @@ class Validated:
     counts: QualityCounts
     input_version: int
     reasons: dict[str, int]  # quarantined rows of the interval per reason
+    cached: "DataFrame"  # what flagged is computed from, held in memory
 
     @property
     def valid(self) -> "DataFrame":
@@ -194,7 +236,7 @@ class Validated:
         return self.flagged.where("_in")
 
     def release(self) -> None:
-        self.flagged.unpersist()
+        self.cached.unpersist()
 
 
 def validate_interval(
@@ -208,10 +250,11 @@ def validate_interval(
     """
     table, version = read_source(spark, settings, spec)
     in_interval = (F.col("logical_date") >= F.lit(interval.start)) & (F.col("logical_date") < F.lit(interval.end))
-    flagged = flag_rows(select_interval(table, spec, interval, lookback_s), spec).withColumn("_in", in_interval)
-    flagged = flagged.persist()
+    faults = flag_faults(select_interval(table, spec, interval, lookback_s), spec).withColumn("_in", in_interval)
+    cached = with_row_ids(faults).persist()
+    flagged = mark_duplicates(cached, spec)
     counts, reasons = count_rows(flagged)
     if quarantine:
         replace_interval(spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name,
                          interval.start, interval.end, run_id)
-    return Validated(flagged, counts, version, reasons)
+    return Validated(flagged, counts, version, reasons, cached)

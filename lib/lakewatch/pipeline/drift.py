@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
 from lakewatch.data.intervals import Interval
-from lakewatch.data.quality import flag_rows, select_interval
+from lakewatch.data.quality import flag_faults, select_interval
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError, PackageError
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
@@ -119,7 +119,7 @@ def run_drift(
         record.model_name, record.model_version = first["model_name"], int(first["model_version"])
         table, record.input_version = read_source(spark, settings, spec)
         record.input_table = spec.table_path(settings)
-        outcome = compute_drift(spark, settings, spec, interval, package, flag_rows(select_interval(table, spec, interval), spec),
+        outcome = compute_drift(spark, settings, spec, interval, package, flag_faults(select_interval(table, spec, interval), spec),
                                 scores, record.run_id)
         record.details["drift"] = outcome.as_dict()
     return outcome, record
