@@ -98,11 +98,11 @@ def generate(spark: "SparkSession", settings: Settings, name: str, entities: int
 
 def stage_valid(spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, path: str, files: int) -> int:
     """Write the interval's valid rows (the scoring job's standard columns), partitioned by logical_date."""
-    from lakewatch.data.quality import flag_faults, mark_duplicates, select_interval, valid_rows, with_row_ids
+    from lakewatch.data.quality import flag_rows, select_interval, valid_rows
 
     table, _ = read_source(spark, settings, spec)
-    cached = with_row_ids(flag_faults(select_interval(table, spec, interval), spec)).persist()
-    valid = valid_rows(mark_duplicates(cached, spec), spec)
+    flagged, cached = flag_rows(select_interval(table, spec, interval), spec)
+    valid = valid_rows(flagged, spec)
     valid.repartition(files).write.format("delta").mode("overwrite").partitionBy("logical_date").save(path)
     cached.unpersist()
     return spark.read.format("delta").load(path).count()

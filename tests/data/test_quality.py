@@ -7,7 +7,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakewatch.data.intervals import Interval
-from lakewatch.data.quality import flag_faults, mark_duplicates, with_row_ids
+from lakewatch.data.quality import flag_faults, flag_rows
 from lakewatch.errors import DataError
 from lakewatch.lakehouse.tables import QUARANTINE, RUNS
 from lakewatch.lakehouse.writes import table_version
@@ -132,7 +132,7 @@ def test_duplicated_keys_keep_the_first_clean_row_by_value(spark, max_keys):
     than max_keys (here 2): the same rows are kept either way, and a duplicate carries its row as given."""
     spec = small_spec()
     raw = spark.createDataFrame(DUPLICATED, "host STRING, ts TIMESTAMP, cpu DOUBLE, latency DOUBLE")
-    got = mark_duplicates(with_row_ids(flag_faults(raw, spec)).persist(), spec, max_keys=max_keys)
+    got, _ = flag_rows(raw, spec, max_keys=max_keys)
     assert got.columns == flag_faults(raw, spec).columns
     rows = got.collect()
     assert sorted((r["entity"], r["ts"].minute, -1.0 if r["cpu"] is None else r["cpu"], tuple(r["reasons"]))

@@ -110,7 +110,7 @@ def _feature_checks(df: "DataFrame", spec: DatasetSpec) -> tuple[list[Column], l
 
 def flag_faults(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
     """Standard columns (entity, ts, logical_date, features as double), the row's reasons, and its JSON: every
-    fault a row has on its own (duplicated keys are `mark_duplicates`' business)."""
+    fault a row has on its own (duplicated keys are `flag_rows`' business)."""
     ts_raw = F.col(spec.timestamp)
     ts = timestamp_of(df, spec)
     entity = F.col(spec.entity).cast("string")
@@ -137,33 +137,37 @@ def flag_faults(df: "DataFrame", spec: DatasetSpec) -> "DataFrame":
     )
 
 
-def with_row_ids(faults: "DataFrame") -> "DataFrame":
-    """flag_faults' rows with an id for each (`ROW_ID`), as `mark_duplicates` needs: cache the result, since
-    the ids are only stable within one computation of it."""
-    return faults.withColumn(ROW_ID, F.monotonically_increasing_id())
+def flag_rows(
+    df: "DataFrame", spec: DatasetSpec, max_keys: int = MAX_DUPLICATE_KEYS
+) -> tuple["DataFrame", "DataFrame"]:
+    """Every row flagged: `flag_faults`' columns, with the rows of a duplicated key other than the first marked
+    `duplicate_key` (see `_mark_duplicates`). Returns (flagged, the cached frame it is a projection of):
+    unpersist the second when done."""
+    # the row ids are only stable within one computation of the frame: cached, they are computed once
+    cached = flag_faults(df, spec).withColumn(ROW_ID, F.monotonically_increasing_id()).persist()
+    return _mark_duplicates(cached, spec, max_keys), cached
 
 
-def mark_duplicates(flagged: "DataFrame", spec: DatasetSpec, max_keys: int = MAX_DUPLICATE_KEYS) -> "DataFrame":
-    """Among the rows of `with_row_ids(flag_faults(...))` with no other fault, keep the first of each
-    (entity, ts), in the order of their feature values, and mark the others `duplicate_key`.
+def _mark_duplicates(flagged: "DataFrame", spec: DatasetSpec, max_keys: int) -> "DataFrame":
+    """Among the rows with no other fault, keep the first of each (entity, ts), in the order of their feature
+    values, and mark the others `duplicate_key`.
 
     Most tables have no duplicated key, and ranking every row by a window over (entity, ts) shuffles them all.
     So the clean rows' keys are counted first (a shuffle of two columns, aggregated before it), only the rows
     of the duplicated keys are ranked (up to max_keys keys; with more, every row is), and the duplicates are
-    marked by their row ids: a projection of `flagged`, no join. Runs its Spark jobs at once, and reads
-    `flagged` again and again: call it on a cached frame.
+    marked by their row ids: a projection of `flagged`, no join. Runs its Spark jobs at once and reads
+    `flagged` more than once: a cached frame with row ids.
     """
     clean = (F.size("reasons") == 0) & F.col("entity").isNotNull() & F.col("ts").isNotNull()
     keys = (flagged.where(clean).groupBy("entity", "ts").count().where("count > 1")
             .select("entity", F.unix_micros("ts").alias("_us")).limit(max_keys + 1).collect())
     if not keys:
         return flagged.drop(ROW_ID)
+    rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*_first_kept(spec)))
     if len(keys) > max_keys:
-        rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*_first_kept(spec)))
         return _as_duplicates(flagged, clean & (rank > 1), spec)
     duplicated = flagged.sparkSession.createDataFrame(keys, "entity STRING, _us BIGINT").select(
         "entity", F.timestamp_micros("_us").alias("ts"))
-    rank = F.row_number().over(Window.partitionBy("entity", "ts").orderBy(*_first_kept(spec)))
     ids = [r[0] for r in flagged.where(clean).join(F.broadcast(duplicated), ["entity", "ts"], "left_semi")
            .withColumn("_rank", rank).where("_rank > 1").select(ROW_ID).collect()]
     return _as_duplicates(flagged, F.col(ROW_ID).isin(ids), spec)
@@ -250,9 +254,8 @@ def validate_interval(
     """
     table, version = read_source(spark, settings, spec)
     in_interval = (F.col("logical_date") >= F.lit(interval.start)) & (F.col("logical_date") < F.lit(interval.end))
-    faults = flag_faults(select_interval(table, spec, interval, lookback_s), spec).withColumn("_in", in_interval)
-    cached = with_row_ids(faults).persist()
-    flagged = mark_duplicates(cached, spec)
+    flagged, cached = flag_rows(select_interval(table, spec, interval, lookback_s), spec)
+    flagged = flagged.withColumn("_in", in_interval)
     counts, reasons = count_rows(flagged)
     if quarantine:
         replace_interval(spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name,

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from lakewatch.config import Settings, TrainingSettings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
-from lakewatch.data.quality import flag_faults, mark_duplicates, select_interval, valid_rows, with_row_ids
+from lakewatch.data.quality import flag_rows, select_interval, valid_rows
 from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, windows_of
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
@@ -115,8 +115,7 @@ def fit_package(
     detector = cls(len(features), model_config(model_type, settings.models.get(model_type, {}),
                                                 settings.source or "profile"))
     table, version_in = read_source(spark, settings, spec)
-    cached = with_row_ids(flag_faults(select_interval(table, spec, interval), spec)).persist()
-    flagged = mark_duplicates(cached, spec)
+    flagged, cached = flag_rows(select_interval(table, spec, interval), spec)
     valid = valid_rows(flagged, spec)
     labels = label_points(spark, settings, spec, interval.start_ts, interval.end_ts)
     normal = valid if labels is None else valid.join(labels.select("entity", "ts"), ["entity", "ts"], "left_anti")
