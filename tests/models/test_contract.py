@@ -71,6 +71,8 @@ def test_scores_and_contributions_have_the_contract_shapes(name, d):
     det, metrics, (_, _, x, w, _) = fitted(name, d)
     assert all(np.isfinite(v) for v in metrics.values())
     assert det.context >= 1
+    assert all(1 <= det.signal_points(s) <= det.context for s in det.signal_names)
+    assert set(det.learned_signals) <= set(det.signal_names)
     out = det.score(x.astype(np.float32)[w.index[:100]])
     assert out.score.shape == (100,) and np.isfinite(out.score).all() and (out.score >= 0).all()
     assert out.contributions.shape == (100, d)

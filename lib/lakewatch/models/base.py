@@ -88,6 +88,12 @@ class Detector(ABC):
         only (the others on every window)."""
         return self.signal_names if self.learns else ()
 
+    def signal_points(self, name: str) -> int:
+        """How many of a window's most recent points signal `name` reads (default: the whole context): the
+        calibration of a signal not learned from the training windows uses every window holding that many
+        real points, so a row-wise signal calibrates on every sampled row, as a row-wise model would."""
+        return self.context
+
     def __init__(self, n_features: int, config: ModelConfig) -> None:
         self.n_features = n_features
         self.config = config

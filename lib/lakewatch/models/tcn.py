@@ -160,6 +160,10 @@ class TCNDetector(Detector):
         windows, not a fit): the others calibrate on every window."""
         return ("forecast",)
 
+    def signal_points(self, name: str) -> int:
+        """level and seasonal read the scored point only, flatline its last `flat_points`, forecast the window."""
+        return {"level": 1, "seasonal": 1, "flatline": int(self.config.flat_points)}.get(name, self.context)
+
     @property
     def context(self) -> int:
         return int(self.config.window)

@@ -6,8 +6,10 @@
    cadence, when the spec gives none).
 3. A block sample (data.sampling): contiguous per-entity blocks, whole blocks held out, brought to the
    driver sorted by (entity, ts) with the history their windows need.
-4. The detector is fitted on the training windows; the scoring plan scores the held-out windows, and their
-   scores calibrate it. Non-finite metrics or a non-finite threshold fail the run: nothing is registered.
+4. The detector is fitted on the training windows; the scoring plan scores every sampled row's window once: the
+   held-out windows calibrate what the detector learned, every window that holds the points a signal reads
+   calibrates the signals it did not learn. Non-finite metrics or a non-finite threshold fail the run: nothing
+   is registered.
 5. The package (format 2) is registered: the first version of a name is production, later ones candidates.
 """
 
@@ -28,7 +30,7 @@ from lakewatch.config import Settings, TrainingSettings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
 from lakewatch.data.quality import flag_rows, select_interval, valid_rows
-from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, windows_of
+from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, hold_out_one, windows_of, within_split
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
 from lakewatch.feedback.spans import drop_confirmed
@@ -42,6 +44,7 @@ from lakewatch.packaging.registry import CANDIDATE, PRODUCTION, ModelRef, next_v
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.calibration import calibrate, fit_entity_tails
 from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
+from lakewatch.scoring.windows import window_index
 from lakewatch.transforms.fitting import seasonal_profile, training_stats
 from lakewatch.transforms.normalization import NormalizationConfig, location_scale
 
@@ -151,12 +154,13 @@ def fit_package(
         "entity": list(stats.entities), "block_s": spacing.seconds * cfg.block_points,
         "horizon_s": np.minimum(horizon_s, cap_us / 1e6)}))
     sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed, timing)
-    rows = collect_rows(sample, features, ("split", "target"))
+    rows = collect_rows(sample, features, ("split", "target", "block"))
     located = plan.locate(rows.entity, len(rows.ts))
     values = plan.model_inputs(rows.x, rows.ts, located)
     codes = entity_codes(rows.entity)
     horizons = plan.horizons(located) if context > 1 else None
-    split, target = rows.extra["split"].astype(np.int64), rows.extra["target"].astype(bool)
+    target = rows.extra["target"].astype(bool)
+    split = hold_out_one(codes, rows.extra["block"].astype(np.int64), rows.extra["split"].astype(np.int64), target)
     train_w = windows_of(codes, rows.ts, split, target, TRAIN, context, horizons)
     hold_w = windows_of(codes, rows.ts, split, target, HOLDOUT, context, horizons)
     if len(train_w.rows) < 50 or len(hold_w.rows) < 20:
@@ -164,20 +168,20 @@ def fit_package(
                         f"in {interval} (a longer interval, or a smaller training.block_points)")
 
     metrics = detector.fit(WindowSet(values, train_w.windows), cfg.seed)
-    learned = set(detector.learned_signals)
-    calib_w, is_held = hold_w, np.ones(len(hold_w.rows), dtype=bool)
-    if learned != set(detector.signal_names):  # some signal learned nothing from training windows: they calibrate it
-        calib_w = train_w + hold_w
-        is_held = np.concatenate([np.zeros(len(train_w.rows), dtype=bool), is_held])
-    full = calib_w.windows.n_valid == context
-    if not full.all() and full[is_held].sum() >= 20:
+    # every sampled row's window is scored once; each signal calibrates on the windows it may (fit_calibrations)
+    every = np.flatnonzero(target)
+    calib = window_index(codes, rows.ts, context, horizons, every)
+    is_held = (split[every] == HOLDOUT) & within_split(split, calib.index, HOLDOUT)
+    full = calib.n_valid == context
+    if (is_held & full).sum() >= 20:
         # a window padded at an entity's first rows scores what the entity never does (a flat past, say): in the
         # calibration it would be a tail of its own, above the real one, and raise every threshold
-        calib_w, is_held = calib_w.take(full), is_held[full]
-    out = plan.raw(values, calib_w.windows)
+        is_held &= full
+    out = plan.detect_rows(values, codes, calib, every)
     _finite_or_fail({"heldout_score": float(np.max(out.score)) if len(out.score) else 0.0, **metrics}, "metrics")
-    calibrations = fit_calibrations(plan, out, located.pos[calib_w.rows], len(index), cfg, is_held)
-    held = out if is_held.all() or not learned else out.take(is_held)  # what the reference profile describes
+    calibrations = fit_calibrations(plan, out, located.pos[every], len(index), cfg, is_held, calib.n_valid)
+    # what the reference profile describes: held-out windows for a learned score, whole windows otherwise
+    held = out.take(is_held if detector.learned_signals else full)
     plan = plan.with_calibrations(calibrations)
     first = calibrations.signals[detector.signal_names[0]]
     metrics.update(heldout_mean_score=float(held.score.mean()), threshold=first.threshold,
@@ -210,19 +214,23 @@ def fit_package(
 
 
 def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_entities: int,
-                     cfg: TrainingSettings, is_held: np.ndarray | None = None) -> Calibrations:
+                     cfg: TrainingSettings, is_held: np.ndarray | None = None,
+                     n_valid: np.ndarray | None = None) -> Calibrations:
     """Each signal's calibration on the calibration windows; each entity's own tails of them when the profile
     calibrates per entity; each ensemble member's calibration (for the uncertainty).
 
     A signal the detector learned (`Detector.learned_signals`) calibrates on held-out windows only (`is_held`);
-    one that learned nothing from the training windows on all of them: more scores, steadier tails."""
+    one that learned nothing from the training windows on every window holding the points it reads
+    (`Detector.signal_points`; n_valid: each window's real points): more scores, steadier tails, and a row-wise
+    signal of a windowed model calibrated on exactly the rows a row-wise model would use."""
     signals = plan.signal_matrix(out)
-    held = np.ones(len(signals), dtype=bool) if is_held is None else np.asarray(is_held, dtype=bool)
+    every = np.ones(len(signals), dtype=bool)
+    held = every if is_held is None else np.asarray(is_held, dtype=bool)
     learned = set(plan.detector.learned_signals)
     rate = cfg.target_false_alarm_rate
     cals, tails = {}, {} if cfg.calibration_scope == "entity" else None
     for k, name in enumerate(plan.detector.signal_names):
-        rows = held if name in learned else np.ones(len(signals), dtype=bool)
+        rows = held if name in learned else every if n_valid is None else n_valid >= plan.detector.signal_points(name)
         cals[name] = calibrate(signals[rows, k], rate)
         if tails is not None:
             tails[name] = fit_entity_tails(cals[name], pos[rows], signals[rows, k], n_entities, cfg.entity_tail_prior)

@@ -195,10 +195,6 @@ class ScoringPlan:
         windows = window_index(codes, ts, self.context, self.horizons(located), rows)
         return self.finish(self.detect_rows(values, codes, windows, rows), windows.warming_up, at)
 
-    def raw(self, values: np.ndarray, windows: WindowIndex) -> DetectorOutput:
-        """The detector's output on windows of model inputs: what training calibrates."""
-        return self.detect(values, windows)
-
     def detect_rows(self, values: np.ndarray, codes: np.ndarray, windows: WindowIndex, rows: np.ndarray) -> DetectorOutput:
         """The detector's output for the windows ending at `rows`: runs of consecutive rows with whole windows
         go through the detector's sequence path when it has one (each point computed once, not once per
