@@ -7,6 +7,9 @@ Protocols (the same code as `lakewatch backtest`; nothing is tuned on the scored
   `nab_*_optimized` is NAB's threshold optimisation, `nab_*` the model's production threshold).
 - demo: `generate` 15 days x 8 hosts (seed 42, the data of `make demo`), walk-forward: train on week 1, score
   week 2 against the injected labels (event recall per kind, false alerts per entity-day, PR-AUC).
+- relational: `generate` 15 days x 16 hosts with `decoupling` anomalies only (one metric follows its own daily
+  cycle half a day out of phase: its usual values, no longer moving with the metrics it follows), the same
+  walk-forward: enough relational events in week 2 (about 50) for their event recall to be a measurement.
 - cascade: the default model again with `scoring.cascade` on (`--cascade`, the model to run it with): the
   gate's pass rate and recall (points and labeled anomalies), and the speed-up of scoring against the same
   model without the gate in the same run (scoring only: validation, gate, model, cached result).
@@ -30,15 +33,20 @@ from lakewatch.models.registry import model_names
 from lakewatch.pipeline.backtest import BacktestResult, run_backtest
 
 DEMO = {"start": date(2026, 3, 2), "days": 15, "entities": 8, "seed": 42}
-DEMO_TEST = (date(2026, 3, 2), date(2026, 3, 16))  # week 1 trains, week 2 is scored
+RELATIONAL = {"start": date(2026, 3, 2), "days": 15, "entities": 16, "seed": 7, "anomaly_rate": 0.5,
+              "kinds": ("decoupling",)}
+GENERATED = {"demo_metrics": DEMO, "relational_metrics": RELATIONAL}
+DEMO_TEST = (date(2026, 3, 2), date(2026, 3, 16))  # week 1 trains, week 2 is scored (both generated datasets)
 COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
-           "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "false_alerts_per_entity_day",
+           "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "event_recall:stuck",
+           "event_recall:decoupling", "false_alerts_per_entity_day",
            "point_false_alarm_rate", "uncertainty_ratio", "gate_pass_rate", "gate_recall", "gate_event_recall",
            "score_seconds", "cascade_speed_up"]
 
 
 def prepare(spark, settings: Settings, datasets: list[str]) -> None:
-    """NAB imported and the demo generated into the bench lakehouse, once (they are snapshots of fixed inputs)."""
+    """NAB imported and the generated datasets written into the bench lakehouse, once (they are snapshots of fixed
+    inputs)."""
     from lakewatch.lakehouse.tables import raw_table_path
     from lakewatch.lakehouse.writes import is_delta
 
@@ -50,12 +58,13 @@ def prepare(spark, settings: Settings, datasets: list[str]) -> None:
             nab_dir = settings.path(settings.shared_dir) / "datasets" / "nab"
             import_nab(spark, nab_dir, spec.table_path(settings), spec.labels_path(settings),
                        raw_table_path(settings, "nab_windows"))
-    if "demo_metrics" in datasets:
-        spec = load_dataset_spec("demo_metrics", settings)
+    for name in [d for d in datasets if d in GENERATED]:
+        spec = load_dataset_spec(name, settings)
         if not is_delta(spark, spec.table_path(settings)):
             from lakewatch.demo.generate import GeneratorParams, write_generated
 
-            write_generated(spark, GeneratorParams(**DEMO), spec.table_path(settings), spec.labels_path(settings))
+            write_generated(spark, GeneratorParams(**GENERATED[name]), spec.table_path(settings),
+                            spec.labels_path(settings))
 
 
 def backtest(spark, settings: Settings, dataset: str, models: list[str], suffix: str = "",
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--conf", default="quality", help="profile (default conf/quality.yaml)")
     p.add_argument("--models", default=",".join(model_names()), help="comma-separated (default: every registered)")
-    p.add_argument("--datasets", default="nab,demo_metrics")
+    p.add_argument("--datasets", default="nab,demo_metrics,relational_metrics")
     p.add_argument("--cascade", default=None,
                    help="the model rerun with scoring.cascade on (default: the profile's default model; '' for none)")
     p.add_argument("--out", default="bench-results/quality.json")

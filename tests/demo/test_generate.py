@@ -8,6 +8,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from lakewatch.demo.generate import KINDS, METRICS, GeneratorParams, generate_frames, write_generated
+from lakewatch.errors import ConfigError
 
 PARAMS = GeneratorParams(start=date(2026, 3, 2), days=6, entities=6, seed=11, anomaly_rate=0.6)
 
@@ -91,3 +92,15 @@ def test_drift_day_shifts_one_metric_for_every_host(spark):
     for h in range(4):
         host = f"host-{h:04d}"
         assert means[(host, date(2026, 3, 3))] - means[(host, date(2026, 3, 2))] > 15
+
+
+def test_kinds_restricts_what_is_injected(spark):
+    only = GeneratorParams(start=date(2026, 3, 2), days=3, entities=4, seed=3, anomaly_rate=1.0, kinds=("decoupling",))
+    _, labels = generate_frames(spark, only)
+    kinds = {r[0]: r[1] for r in labels.groupBy("kind").agg(F.countDistinct("anomaly_id")).collect()}
+    assert kinds == {"decoupling": 12}  # every host, every day
+
+
+def test_unknown_kinds_are_a_user_error():
+    with pytest.raises(ConfigError, match="kinds must name some of"):
+        GeneratorParams(start=date(2026, 3, 2), kinds=("decoupling", "meteor"))

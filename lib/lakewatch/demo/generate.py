@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from lakewatch.errors import ConfigError
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -56,6 +58,12 @@ class GeneratorParams:
     drift_date: date | None = None  # a day on which drift_metric shifts for every host
     drift_metric: str = "mem_pct"
     drift_shift: float = 3.0  # in units of the metric's scale
+    kinds: tuple[str, ...] = tuple(KINDS)  # the kinds injected, cycled over (day, host) cells
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in KINDS]
+        if not self.kinds or unknown:
+            raise ConfigError(f"kinds must name some of {', '.join(KINDS)}; got {list(self.kinds)}")
 
     @property
     def steps_per_day(self) -> int:
@@ -140,11 +148,12 @@ def generate_frames(spark: "SparkSession", p: GeneratorParams) -> tuple["DataFra
     # at most one anomaly per host and day: its kind, metric, start and length are drawn from (host, day)
     has = _uniform(p.seed, "anom", h, day) < p.anomaly_rate
     # kinds cycle over (day, host) cells, so that every kind appears in any table of a few host-days
-    kind_idx = F.pmod(day * p.entities + h + p.seed, F.lit(len(KINDS))).cast("int")
-    kind = F.element_at(F.array(*[F.lit(k) for k in KINDS]), kind_idx + 1)
+    kinds = list(p.kinds)
+    kind_idx = F.pmod(day * p.entities + h + p.seed, F.lit(len(kinds))).cast("int")
+    kind = F.element_at(F.array(*[F.lit(k) for k in kinds]), kind_idx + 1)
     metric_idx = F.floor(_uniform(p.seed, "metric", h, day) * len(METRICS)).cast("int")
-    lo_steps = F.element_at(F.array(*[F.lit(DURATIONS[k][0] // p.cadence_minutes) for k in KINDS]), kind_idx + 1)
-    hi_steps = F.element_at(F.array(*[F.lit(DURATIONS[k][1] // p.cadence_minutes) for k in KINDS]), kind_idx + 1)
+    lo_steps = F.element_at(F.array(*[F.lit(DURATIONS[k][0] // p.cadence_minutes) for k in kinds]), kind_idx + 1)
+    hi_steps = F.element_at(F.array(*[F.lit(DURATIONS[k][1] // p.cadence_minutes) for k in kinds]), kind_idx + 1)
     length = F.greatest(F.lit(1), lo_steps + F.floor(_uniform(p.seed, "len", h, day) * (hi_steps - lo_steps + 1)))
     start = F.floor(_uniform(p.seed, "start", h, day) * (p.steps_per_day - length)).cast("long")
     df = df.select(
