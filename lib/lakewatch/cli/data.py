@@ -43,7 +43,8 @@ class Generate:
         p.add_argument("--extra-features", type=int, default=0, help="aux_XX features beyond the 8 metrics")
         p.add_argument("--drift-date", help="a day on which mem_pct shifts for every host")
         p.add_argument("--kinds", help="comma-separated kinds of anomaly to inject (default: every kind)")
-        p.add_argument("--anomaly-rate", type=float, default=0.35, help="chance of an anomaly per host and day")
+        p.add_argument("--anomaly-rate", type=float,
+                       help="chance of an anomaly per host and day (default: the generator's)")
 
     @staticmethod
     def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -55,7 +56,8 @@ class Generate:
         params = GeneratorParams(
             start=parse_date(args.start), days=args.days, entities=args.entities, seed=args.seed,
             cadence_minutes=args.cadence_minutes, extra_features=args.extra_features,
-            drift_date=parse_date(args.drift_date) if args.drift_date else None, anomaly_rate=args.anomaly_rate,
+            drift_date=parse_date(args.drift_date) if args.drift_date else None,
+            **({"anomaly_rate": args.anomaly_rate} if args.anomaly_rate is not None else {}),
             **({"kinds": tuple(k.strip() for k in args.kinds.split(",") if k.strip())} if args.kinds else {}),
         )
         spark = session(settings, "generate")
