@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,13 +30,25 @@ def delta_jars(settings: Settings) -> list[str]:
     return jars
 
 
+def ivy_cache() -> Path:
+    """Where Ivy keeps what it downloaded, across clones ($LAKEWATCH_IVY_CACHE, else ~/.cache/lakewatch/ivy): a
+    second set-up resolves from it instead of downloading the jars again."""
+    return Path(os.environ.get("LAKEWATCH_IVY_CACHE") or Path.home() / ".cache" / "lakewatch" / "ivy")
+
+
 def resolve_delta_jars(settings: Settings) -> list[Path]:
-    """Resolve the Delta packages from Maven Central through Spark's own resolver into jars_dir."""
+    """Resolve the Delta packages from Maven Central through Spark's own resolver into jars_dir.
+
+    Ivy runs in a fresh directory, so that only this resolution's jars are retrieved, with its download cache
+    linked to `ivy_cache()`."""
     from pyspark.sql import SparkSession
 
     target = settings.jars_path()
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lakewatch-ivy-") as ivy:
+        cache = ivy_cache()
+        cache.mkdir(parents=True, exist_ok=True)
+        Path(ivy, "cache").symlink_to(cache, target_is_directory=True)
         spark = (
             SparkSession.builder.master("local[1]")
             .appName("lakewatch-setup-jars")
