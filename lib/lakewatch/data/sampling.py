@@ -6,7 +6,7 @@ of (seed, entity, block): deterministic for a seed, whatever the partitioning (a
 gives every entity of a few blocks at least one held out). The rows of a drawn block are
 targets; the rows within the entity's window horizon before it come along as the history of its first
 windows (targets of no split).
-`windows_of` then keeps, for each split, only the windows that hold no row of the other split: no training
+`sample_windows` then indexes every target row's window once and marks the splits that may use it: no training
 window sees a held-out row and no held-out window sees a training row.
 """
 
@@ -75,34 +75,45 @@ def hold_out_one(codes: np.ndarray, block: np.ndarray, split: np.ndarray, target
     Holding blocks out by hash leaves an entity of a few blocks with none held out now and then (five blocks at
     0.2: one entity in three); what it learned is then calibrated only by the global tail, not its own. The
     latest block is the one most like the data it will score, and windows look back: no training window
-    sees it."""
+    sees it. Vectorised over entities (a sample may hold many thousands)."""
     out = split.copy()
-    bounds = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1], [True]]))
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        drawn = target[a:b]
-        if (out[a:b][drawn] == HOLDOUT).any():
-            continue
-        blocks = np.unique(block[a:b][drawn])
-        if len(blocks) >= min_blocks:
-            out[a:b][drawn & (block[a:b] == blocks[-1])] = HOLDOUT
+    t = np.flatnonzero(target)
+    if len(t) == 0:
+        return out
+    c, b = codes[t], block[t]
+    new_entity = np.concatenate([[True], c[1:] != c[:-1]])
+    starts = np.flatnonzero(new_entity)
+    entity = np.cumsum(new_entity) - 1
+    held = np.logical_or.reduceat(split[t] == HOLDOUT, starts)
+    n_blocks = np.add.reduceat(new_entity | np.concatenate([[True], b[1:] != b[:-1]]), starts)
+    latest = np.maximum.reduceat(b, starts)
+    hold = (~held & (n_blocks >= min_blocks))[entity] & (b == latest[entity])
+    out[t[hold]] = HOLDOUT
     return out
 
 
 @dataclass(frozen=True)
 class SampleWindows:
-    """The windows of one split over the sampled rows (sorted by entity, ts)."""
+    """Every target row's window over the sampled rows (sorted by entity, ts), and which split may use it: a
+    training window holds no held-out row and a held-out window no training row."""
 
     windows: WindowIndex
     rows: np.ndarray  # the target row of each window
+    train: np.ndarray  # bool per window
+    held: np.ndarray  # bool per window
+
+    def where(self, mask: np.ndarray) -> WindowIndex:
+        return WindowIndex(self.windows.index[mask], self.windows.n_valid[mask])
 
 
-def windows_of(codes: np.ndarray, ts: np.ndarray, split: np.ndarray, target: np.ndarray, which: int, context: int,
-               horizon: "int | np.ndarray | None") -> SampleWindows:
-    """Windows ending at each target row of split `which` that contain no row of the other split."""
-    rows = np.flatnonzero(target & (split == which))
+def sample_windows(codes: np.ndarray, ts: np.ndarray, split: np.ndarray, target: np.ndarray, context: int,
+                   horizon: "int | np.ndarray | None") -> SampleWindows:
+    """The window ending at each target row, indexed once, with the splits that may use it."""
+    rows = np.flatnonzero(target)
     win = window_index(codes, ts, context, horizon, rows)
-    clean = within_split(split, win.index, which)
-    return SampleWindows(WindowIndex(win.index[clean], win.n_valid[clean]), rows[clean])
+    at = split[rows]
+    return SampleWindows(win, rows, (at == TRAIN) & within_split(split, win.index, TRAIN),
+                         (at == HOLDOUT) & within_split(split, win.index, HOLDOUT))
 
 
 def within_split(split: np.ndarray, index: np.ndarray, which: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from lakewatch.config import Settings, TrainingSettings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
 from lakewatch.data.quality import flag_rows, select_interval, valid_rows
-from lakewatch.data.sampling import HOLDOUT, TRAIN, block_sample, hold_out_one, windows_of, within_split
+from lakewatch.data.sampling import block_sample, hold_out_one, sample_windows
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError
 from lakewatch.feedback.spans import drop_confirmed
@@ -44,7 +44,6 @@ from lakewatch.packaging.registry import CANDIDATE, PRODUCTION, ModelRef, next_v
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.calibration import calibrate, fit_entity_tails
 from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
-from lakewatch.scoring.windows import window_index
 from lakewatch.transforms.fitting import seasonal_profile, training_stats
 from lakewatch.transforms.normalization import NormalizationConfig, location_scale
 
@@ -161,17 +160,15 @@ def fit_package(
     horizons = plan.horizons(located) if context > 1 else None
     target = rows.extra["target"].astype(bool)
     split = hold_out_one(codes, rows.extra["block"].astype(np.int64), rows.extra["split"].astype(np.int64), target)
-    train_w = windows_of(codes, rows.ts, split, target, TRAIN, context, horizons)
-    hold_w = windows_of(codes, rows.ts, split, target, HOLDOUT, context, horizons)
-    if len(train_w.rows) < 50 or len(hold_w.rows) < 20:
-        raise DataError(f"too few windows to train on: {len(train_w.rows)} train / {len(hold_w.rows)} held out "
+    sampled = sample_windows(codes, rows.ts, split, target, context, horizons)
+    n_train, n_held = int(sampled.train.sum()), int(sampled.held.sum())
+    if n_train < 50 or n_held < 20:
+        raise DataError(f"too few windows to train on: {n_train} train / {n_held} held out "
                         f"in {interval} (a longer interval, or a smaller training.block_points)")
 
-    metrics = detector.fit(WindowSet(values, train_w.windows), cfg.seed)
+    metrics = detector.fit(WindowSet(values, sampled.where(sampled.train)), cfg.seed)
     # every sampled row's window is scored once; each signal calibrates on the windows it may (fit_calibrations)
-    every = np.flatnonzero(target)
-    calib = window_index(codes, rows.ts, context, horizons, every)
-    is_held = (split[every] == HOLDOUT) & within_split(split, calib.index, HOLDOUT)
+    every, calib, is_held = sampled.rows, sampled.windows, sampled.held.copy()
     full = calib.n_valid == context
     if (is_held & full).sum() >= 20:
         # a window padded at an entity's first rows scores what the entity never does (a flat past, say): in the
@@ -185,8 +182,8 @@ def fit_package(
     plan = plan.with_calibrations(calibrations)
     first = calibrations.signals[detector.signal_names[0]]
     metrics.update(heldout_mean_score=float(held.score.mean()), threshold=first.threshold,
-                   rows_normal=float(stats.overall.count[0]), train_windows=float(len(train_w.rows)),
-                   heldout_windows=float(len(hold_w.rows)), entities=float(len(stats.entities)),
+                   rows_normal=float(stats.overall.count[0]), train_windows=float(n_train),
+                   heldout_windows=float(n_held), entities=float(len(stats.entities)),
                    cadence_s=float(spacing.global_seconds), feedback_confirmed_spans=float(confirmed))
     _finite_or_fail(metrics, "metrics")
     recall = labeled_recall(plan, valid, labels, features, (rules.max_horizon_us or 0) / 1e6)
@@ -214,8 +211,7 @@ def fit_package(
 
 
 def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_entities: int,
-                     cfg: TrainingSettings, is_held: np.ndarray | None = None,
-                     n_valid: np.ndarray | None = None) -> Calibrations:
+                     cfg: TrainingSettings, is_held: np.ndarray, n_valid: np.ndarray) -> Calibrations:
     """Each signal's calibration on the calibration windows; each entity's own tails of them when the profile
     calibrates per entity; each ensemble member's calibration (for the uncertainty).
 
@@ -224,13 +220,12 @@ def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_
     (`Detector.signal_points`; n_valid: each window's real points): more scores, steadier tails, and a row-wise
     signal of a windowed model calibrated on exactly the rows a row-wise model would use."""
     signals = plan.signal_matrix(out)
-    every = np.ones(len(signals), dtype=bool)
-    held = every if is_held is None else np.asarray(is_held, dtype=bool)
+    held = np.asarray(is_held, dtype=bool)
     learned = set(plan.detector.learned_signals)
     rate = cfg.target_false_alarm_rate
     cals, tails = {}, {} if cfg.calibration_scope == "entity" else None
     for k, name in enumerate(plan.detector.signal_names):
-        rows = held if name in learned else every if n_valid is None else n_valid >= plan.detector.signal_points(name)
+        rows = held if name in learned else n_valid >= plan.detector.signal_points(name)
         cals[name] = calibrate(signals[rows, k], rate)
         if tails is not None:
             tails[name] = fit_entity_tails(cals[name], pos[rows], signals[rows, k], n_entities, cfg.entity_tail_prior)
