@@ -39,7 +39,7 @@ GENERATED = {"demo_metrics": DEMO, "relational_metrics": RELATIONAL}
 DEMO_TEST = (date(2026, 3, 2), date(2026, 3, 16))  # week 1 trains, week 2 is scored (both generated datasets)
 COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
            "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "event_recall:stuck",
-           "event_recall:decoupling", "false_alerts_per_entity_day",
+           "event_recall:decoupling", "event_recall_at_far", "false_alerts_per_entity_day",
            "point_false_alarm_rate", "uncertainty_ratio", "gate_pass_rate", "gate_recall", "gate_event_recall",
            "score_seconds", "cascade_speed_up"]
 

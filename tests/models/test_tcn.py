@@ -58,3 +58,25 @@ def test_level_is_the_largest_absolute_value_and_signals_follow_the_evidence_ord
     assert out.signals.shape == (1, 3)
     assert abs(out.signals[0, 1] - 7.5) < 1e-5
     assert abs(out.signals[0, 0] - out.score[0]) < 1e-12
+
+
+def test_relational_evidence_needs_several_features_and_finds_a_decoupled_one():
+    config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
+                       evidence=["forecast", "level", "relational"])
+    assert TCNDetector(1, config).signal_names == ("forecast", "level")  # one feature relates to nothing
+    det = TCNDetector(3, config)
+    assert det.signal_names == ("forecast", "level", "relational")
+    assert det.learned_signals == ("forecast", "relational") and det.signal_points("relational") == 1
+    rng = np.random.default_rng(0)
+    load = np.sin(np.arange(1200) / 20.0)
+    train = np.column_stack([load, 0.8 * load, -load]) + rng.normal(scale=0.1, size=(1200, 3))
+    codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+    det.fit(WindowSet(train.astype(np.float32), window_index(codes, ts, W, None)), seed=1)
+    window = train[-W:].copy()
+    window[-1] = [0.9, 0.72, -0.9]
+    decoupled = window.copy()
+    decoupled[-1, 1] = -0.72  # an ordinary value of feature 1, with the wrong sign for the others
+    out = det.score(np.stack([window, decoupled]).astype(np.float32))
+    relational = out.signals[:, 2]
+    assert relational[0] < 3.0 and relational[1] > 8.0
+    assert np.argmax(out.contributions[1]) == 1

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lakewatch.monitoring.evaluate import auc_from_histogram, point_metrics
+from lakewatch.monitoring.evaluate import auc_from_histogram, operating_bin, point_metrics
 
 
 def exact_auc(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -37,3 +37,12 @@ def test_one_class_gives_nan_and_point_metrics():
     roc, ap = auc_from_histogram([0, 0], [3, 4])
     assert np.isnan(roc) and np.isnan(ap)
     assert point_metrics(8, 2, 8) == {"precision": 0.8, "recall": 0.5, "f1": pytest.approx(2 * 0.8 * 0.5 / 1.3)}
+
+
+def test_the_operating_bin_keeps_at_most_the_false_alarm_rate_of_normal_points_above_it():
+    keys = np.array([900, 500, 300, 200, 100])  # surprise bins, highest first
+    neg = np.array([1, 2, 3, 94, 900])  # 1000 normal points
+    assert operating_bin(neg, keys, 0.003) == 500  # 3 of 1000 at or above bin 500; bin 300 would make it 6
+    assert operating_bin(neg, keys, 0.006) == 300
+    assert operating_bin(neg, keys, 1.0) == 100
+    assert operating_bin(np.array([5, 995]), np.array([700, 0]), 0.001) == float("inf")  # even the top bin is too loud

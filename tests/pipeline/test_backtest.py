@@ -31,6 +31,7 @@ def test_walk_forward_backtest_with_the_cascade_reports_each_fold_and_the_gate(s
     # the gate can only lose what the model would find: nothing it dropped is ever flagged
     assert overall["event_recall"] <= overall["gate_event_recall"] <= 1
     assert overall["recall"] <= overall["gate_recall"] <= 1
+    assert 0 < overall["event_recall_at_far"] <= 1  # at the operating point of 0.5 % false alarms
     assert overall["roc_auc"] > 0.6  # rows the gate left unscored rank last, not first
 
     rows = spark.read.format("delta").load(EVALUATION.path(settings)).where(F.col("run_id") == result.backtest_id)

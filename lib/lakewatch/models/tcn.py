@@ -30,6 +30,7 @@ from torch import nn
 from lakewatch.errors import ConfigError
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
 from lakewatch.models.registry import register
+from lakewatch.models.relations import Relations, fit_relations
 from lakewatch.models.training import LoopConfig, fit_module
 from lakewatch.transforms.calendar import CHANNELS
 
@@ -37,15 +38,17 @@ from lakewatch.transforms.calendar import CHANNELS
 FLAT_LEVELS = 128  # flat levels kept per feature
 PINNED_REPEATS = 3  # an exact value seen this often in training is a level the feature gets pinned at
 FLAT_TOLERANCE = 1e-6  # normalised units: "exactly" flat, and "at" a known flat level
-Evidence = Literal["forecast", "level", "seasonal", "flatline"]
+Evidence = Literal["forecast", "level", "seasonal", "flatline", "relational"]
 
 
 class TCNConfig(ModelConfig, LoopConfig):
     """Architecture, ensemble and training of the TCN forecaster, and the evidence it reports (its signals)."""
 
-    evidence: list[Evidence] = Field(default_factory=lambda: ["forecast", "level", "seasonal", "flatline"])
+    evidence: list[Evidence] = Field(
+        default_factory=lambda: ["forecast", "level", "seasonal", "flatline", "relational"])
     bins: int = 24  # time-of-day bins of the seasonal profile ("seasonal" evidence; its residuals are inputs too)
     flat_points: int = 6  # "flatline": the range of the last this many points against its usual size
+    relational_ridge: float = 0.01  # "relational": ridge of each feature's regression on the others (models.relations)
 
     window: int = 64
     channels: int = 32
@@ -72,13 +75,17 @@ class EnsembleTCN(nn.Module):
     """
 
     def __init__(self, inputs: int, outputs: int, members: int, channels: int, kernel: int, dilations: list[int],
-                 dropout: float, min_log_scale: float) -> None:
+                 dropout: float, min_log_scale: float, relational: bool = False) -> None:
         super().__init__()
         self.members, self.outputs, self.min_log_scale = members, outputs, min_log_scale
         # the usual range of each feature over `flat_points` points (fitted, the same in every member)
         self.register_buffer("flat_ref", torch.ones(members, outputs))
         # levels each feature sat flat at in training (a floor, a cap, an idle value), NaN-padded: not "stuck" there
         self.register_buffer("flat_levels", torch.full((members, outputs, FLAT_LEVELS), float("nan")))
+        if relational:  # each feature's regression on the others (models.relations), the same in every member
+            self.register_buffer("relate_weights", torch.zeros(members, outputs, outputs, dtype=torch.float64))
+            self.register_buffer("relate_bias", torch.zeros(members, outputs, dtype=torch.float64))
+            self.register_buffer("relate_scale", torch.ones(members, outputs, dtype=torch.float64))
         width = channels * members
         self.inp = nn.Conv1d(inputs * members, width, 1, groups=members)
         self.blocks = nn.ModuleList()
@@ -129,7 +136,9 @@ class TCNDetector(Detector):
     entity and combines (the smallest p-value, Bonferroni-corrected), besides the forecast surprise:
     level (the largest |normalised value|: a value the entity never takes), seasonal (the largest residual from
     the entity's time-of-day profile: ordinary for the day, not for the hour) and flatline (how much smaller
-    than usual the range of the last `flat_points` points is: a stuck or frozen metric). `evidence` picks them.
+    than usual the range of the last `flat_points` points is: a stuck or frozen metric) and, with several
+    features, relational (how far each feature is from what the others at the same moment predict: a metric
+    decoupled from the ones it follows, models.relations). `evidence` picks them.
     """
 
     name = "tcn"
@@ -147,22 +156,26 @@ class TCNDetector(Detector):
             raise ConfigError(f"tcn: flat_points must be in 2..window ({config.window}), got {config.flat_points}")
         inputs = n_features * (2 if self.seasonal_bins else 1) + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
-                                  list(config.dilations), config.dropout, float(np.log(config.min_scale)))
+                                  list(config.dilations), config.dropout, float(np.log(config.min_scale)),
+                                  relational="relational" in self.signal_names)
         self.module.eval()
 
     @property
     def signal_names(self) -> tuple[str, ...]:  # type: ignore[override]
-        return tuple(self.config.evidence)
+        """The configured evidence; relational only with several features (one feature relates to nothing)."""
+        return tuple(k for k in self.config.evidence if k != "relational" or self.n_features > 1)
 
     @property
     def learned_signals(self) -> tuple[str, ...]:
-        """Only the forecast depends on the trained weights (flatline's usual range is a median of training
-        windows, not a fit): the others calibrate on every window."""
-        return ("forecast",)
+        """The forecast and the relations are fitted to the training windows (flatline's usual range is a median
+        of training windows, not a fit): the others calibrate on every window."""
+        return tuple(k for k in self.signal_names if k in ("forecast", "relational"))
 
     def signal_points(self, name: str) -> int:
-        """level and seasonal read the scored point only, flatline its last `flat_points`, forecast the window."""
-        return {"level": 1, "seasonal": 1, "flatline": int(self.config.flat_points)}.get(name, self.context)
+        """level, seasonal and relational read the scored point only, flatline its last `flat_points`, forecast
+        the window."""
+        points = {"level": 1, "seasonal": 1, "relational": 1, "flatline": int(self.config.flat_points)}
+        return points.get(name, self.context)
 
     @property
     def context(self) -> int:
@@ -188,7 +201,27 @@ class TCNDetector(Detector):
 
     def fit(self, train: WindowSet, seed: int) -> dict[str, float]:
         self._fit_flatness(train)
+        if "relational" in self.signal_names:
+            self._fit_relations(train)
         return fit_module(self.module, train, self._nll, self.config, seed)
+
+    def _related(self, rows: np.ndarray) -> np.ndarray:
+        """What the relations relate, of model input rows: the seasonal residuals when the inputs have them (the
+        daily cycle taken out, what is left is close to linear in a shared load), else the normalised values."""
+        d = self.n_features
+        return rows[:, d:2 * d] if self.seasonal_bins else rows[:, :d]
+
+    def _fit_relations(self, train: WindowSet) -> None:
+        """Each feature's regression on the others, on the training windows' scored rows."""
+        rel = fit_relations(self._related(train.values[train.windows.index[:, -1]]), self.config.relational_ridge)
+        members = self.config.members
+        for name, value in (("relate_weights", rel.weights), ("relate_bias", rel.bias), ("relate_scale", rel.scale)):
+            getattr(self.module, name).copy_(torch.from_numpy(np.tile(value, (members,) + (1,) * value.ndim)))
+
+    def _relations(self) -> Relations:
+        m = self.module
+        return Relations(m.relate_weights[0].cpu().numpy(), m.relate_bias[0].cpu().numpy(),
+                         m.relate_scale[0].cpu().numpy())
 
     def _fit_flatness(self, train: WindowSet) -> None:
         """What "flat" means per feature: the median range over `flat_points` points of the training windows, and
@@ -243,11 +276,13 @@ class TCNDetector(Detector):
         r2, members = surprise
         score = r2.mean(axis=1)
         per_feature, signals = [r2], []
-        for kind in self.config.evidence:
+        for kind in self.signal_names:
             if kind == "forecast":
                 signals.append(score)
                 continue
-            if kind == "level":
+            if kind == "relational":
+                e = self._relations().residuals(self._related(rows))
+            elif kind == "level":
                 e = np.abs(rows[:, :d].astype(np.float64))
             elif kind == "seasonal":
                 e = np.abs(rows[:, d:2 * d].astype(np.float64))

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
 BASELINE = "baseline"
 PROTOCOLS = ("walk-forward", "nab")
-HEADLINE = ["nab_standard_optimized", "nab_standard", "pr_auc", "f1", "event_recall", "false_alerts_per_entity_day",
-            "mean_time_to_detect_s", "point_false_alarm_rate"]
+HEADLINE = ["nab_standard_optimized", "nab_standard", "pr_auc", "f1", "event_recall", "event_recall_at_far",
+            "false_alerts_per_entity_day", "mean_time_to_detect_s", "point_false_alarm_rate"]
 GATE = ["gate_pass_rate", "gate_recall", "gate_event_recall"]  # with scoring.cascade on
 
 

@@ -1,0 +1,73 @@
+"""How each feature follows the others at the same moment: the evidence of a relational anomaly.
+
+A metric that decouples from the metrics it usually moves with (a cache that stops following the load, one
+replica out of step) keeps its usual marginal distribution: no single value is rare, and its own forecast
+adapts. What is rare is the value *given the others at the same time*. With the features' covariance C fitted
+on training rows, ridge-regularised (C + lambda I), and P its inverse, the linear prediction of feature j from
+all the others is x_j ~ b_j - sum_{k != j} P_jk / P_jj x_k (the Gaussian conditional mean: one inverse gives
+every feature's regression at once). A row's evidence per feature is |x_j - prediction| over the usual size of
+that residual in training (a robust scale, from its median absolute deviation).
+
+Fitting is robust to the anomalies an unlabeled training set holds: after a first fit, rows with a residual
+beyond `TRIM` robust scales are left out and the fit is repeated once. Inputs are clipped to +-INPUT_CLIP
+normalised units, so that one extreme feature (a spike, caught as a level anyway) moves the others' predictions
+by a bounded amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INPUT_CLIP = 8.0  # normalised units: beyond any usual value of a robustly normalised feature
+TRIM = 5.0  # residuals beyond this many robust scales are left out of the second fit
+MAD_TO_STD = 1.4826
+MIN_SCALE = 1e-3
+
+
+@dataclass(frozen=True)
+class Relations:
+    """x (n, d) -> predicted x: x @ weights.T + bias (weights has a zero diagonal); scale (d,) the usual size
+    of each feature's residual."""
+
+    weights: np.ndarray  # (d, d)
+    bias: np.ndarray  # (d,)
+    scale: np.ndarray  # (d,)
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        """|x - prediction| / scale per feature (n, d), in units of the training residuals' usual size."""
+        xc = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -INPUT_CLIP, INPUT_CLIP)
+        return np.abs(xc - (xc @ self.weights.T + self.bias)) / self.scale
+
+
+def _regressions(x: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, bias) of every feature's ridge regression on the others, from one regularised inverse."""
+    mean = x.mean(axis=0)
+    cov = np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+    lam = ridge * max(float(np.mean(np.diag(cov))), MIN_SCALE)
+    precision = np.linalg.inv(cov + lam * np.eye(len(cov)))
+    weights = -precision / np.diag(precision)[:, None]
+    np.fill_diagonal(weights, 0.0)
+    return weights, mean - weights @ mean
+
+
+def _robust_scale(r: np.ndarray) -> np.ndarray:
+    mad = np.median(np.abs(r - np.median(r, axis=0)), axis=0)
+    return np.maximum(MAD_TO_STD * mad, MIN_SCALE)
+
+
+def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
+    """Fit on normalised training rows x (n, d), d >= 2, n > d; non-finite rows are left out."""
+    x = np.asarray(x, dtype=np.float64)
+    x = np.clip(x[np.isfinite(x).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
+    d = x.shape[1]
+    if d < 2 or len(x) <= d:
+        raise ValueError(f"relations need at least 2 features and more rows than features, got {x.shape}")
+    weights, bias = _regressions(x, ridge)
+    r = x - (x @ weights.T + bias)
+    keep = (np.abs(r) <= TRIM * _robust_scale(r)).all(axis=1)
+    if keep.sum() > d:
+        weights, bias = _regressions(x[keep], ridge)
+        r = x[keep] - (x[keep] @ weights.T + bias)
+    return Relations(weights, bias, _robust_scale(r))
