@@ -35,4 +35,6 @@ def test_each_signal_calibrates_on_the_windows_that_hold_what_it_reads():
 
 def test_signal_points_of_the_tcn_evidence():
     det = TCNDetector(2, TCNConfig(window=W, dilations=[1, 2], flat_points=K))
-    assert [det.signal_points(s) for s in det.signal_names] == [W, 1, 1, K]  # forecast, level, seasonal, flatline
+    # forecast, level, seasonal, flatline, relational
+    assert [det.signal_points(s) for s in det.signal_names] == [W, 1, 1, K, 1]
+    assert det.learned_signals == ("forecast", "relational")  # the two fitted to the training windows
