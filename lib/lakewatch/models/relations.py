@@ -5,8 +5,10 @@ replica out of step) keeps its usual marginal distribution: no single value is r
 adapts. What is rare is the value *given the others at the same time*. With the features' covariance C fitted
 on training rows, ridge-regularised (C + lambda I), and P its inverse, the linear prediction of feature j from
 all the others is x_j ~ b_j - sum_{k != j} P_jk / P_jj x_k (the Gaussian conditional mean: one inverse gives
-every feature's regression at once). A row's evidence per feature is |x_j - prediction| over the usual size of
-that residual in training (a robust scale, from its median absolute deviation).
+every feature's regression at once). A row's evidence per feature is |x_j - prediction| over the size of that
+residual in training, read at its 99th percentile and expressed in standard-normal units (the 99th percentile of
+|N(0, 1)| is 2.576): the evidence is the largest over features, so each feature's tail, not its body, is what
+has to be comparable (a feature whose residuals are heavy-tailed would otherwise own the maximum's false alarms).
 
 Fitting is robust to the anomalies an unlabeled training set holds: after a first fit, rows with a residual
 beyond `TRIM` robust scales are left out and the fit is repeated once. Inputs are clipped to +-INPUT_CLIP
@@ -23,6 +25,8 @@ import numpy as np
 INPUT_CLIP = 8.0  # normalised units: beyond any usual value of a robustly normalised feature
 TRIM = 5.0  # residuals beyond this many robust scales are left out of the second fit
 MAD_TO_STD = 1.4826
+TAIL_QUANTILE = 0.99  # where a feature's residuals are measured: the same share of each beyond the same evidence
+NORMAL_TAIL = 2.5758  # the TAIL_QUANTILE of |N(0, 1)|
 MIN_SCALE = 1e-3
 
 
@@ -70,4 +74,5 @@ def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
     if keep.sum() > d:
         weights, bias = _regressions(x[keep], ridge)
         r = x[keep] - (x[keep] @ weights.T + bias)
-    return Relations(weights, bias, _robust_scale(r))
+    tail = np.quantile(np.abs(r), TAIL_QUANTILE, axis=0) / NORMAL_TAIL
+    return Relations(weights, bias, np.maximum(tail, MIN_SCALE))
