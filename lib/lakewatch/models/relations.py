@@ -32,8 +32,8 @@ MIN_SCALE = 1e-3
 
 @dataclass(frozen=True)
 class Relations:
-    """x (n, d) -> predicted x: x @ weights.T + bias (weights has a zero diagonal); scale (d,) the usual size
-    of each feature's residual."""
+    """x (n, d) -> predicted x: x @ weights.T + bias (weights has a zero diagonal); scale (d,) each feature's
+    residual at its training 99th percentile, over that percentile of |N(0, 1)|."""
 
     weights: np.ndarray  # (d, d)
     bias: np.ndarray  # (d,)
