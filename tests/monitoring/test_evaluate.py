@@ -46,3 +46,5 @@ def test_the_operating_bin_keeps_at_most_the_false_alarm_rate_of_normal_points_a
     assert operating_bin(neg, keys, 0.006) == 300
     assert operating_bin(neg, keys, 1.0) == 100
     assert operating_bin(np.array([5, 995]), np.array([700, 0]), 0.001) == float("inf")  # even the top bin is too loud
+    # 1000 more normal points a cascade's gate left unscored: never flagged, so the budget doubles
+    assert operating_bin(neg, keys, 0.003, normal=2000) == 300

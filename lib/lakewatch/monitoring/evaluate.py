@@ -45,12 +45,13 @@ def auc_from_histogram(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
     return roc, ap
 
 
-def operating_bin(neg: np.ndarray, keys: np.ndarray, far: float) -> float:
+def operating_bin(neg: np.ndarray, keys: np.ndarray, far: float, normal: float | None = None) -> float:
     """The lowest surprise bin (of `keys`, ordered from the highest, with the negatives in each) at or above which
     at most `far` of the normal points lie: the threshold of the operating point at that false-alarm rate
-    (+inf when even the top bin holds more)."""
+    (+inf when even the top bin holds more). normal: all normal points, when some were never scored (a cascade's
+    gate: never flagged, but normal points all the same); default the binned ones."""
     neg = np.asarray(neg, dtype=np.float64)
-    within = np.flatnonzero(np.cumsum(neg) <= far * neg.sum())
+    within = np.flatnonzero(np.cumsum(neg) <= far * (neg.sum() if normal is None else normal))
     return float(keys[within[-1]]) if len(within) else float("inf")
 
 
@@ -103,7 +104,8 @@ def evaluate_scores(scores: "DataFrame", labels: "DataFrame", events: "DataFrame
     ).orderBy(F.col("k").desc_nulls_last()).collect()
     metrics["roc_auc"], metrics["pr_auc"] = auc_from_histogram([r["pos"] for r in hist], [r["neg"] for r in hist])
     scored = [r for r in hist if r["k"] is not None]
-    at_far = operating_bin(np.array([r["neg"] for r in scored]), np.array([r["k"] for r in scored]), OPERATING_FAR)
+    at_far = operating_bin(np.array([r["neg"] for r in scored]), np.array([r["k"] for r in scored]), OPERATING_FAR,
+                           negatives)
 
     # event-wise: an injected anomaly counts as found if any of its scored points is flagged
     per_anomaly = joined.where("label").groupBy("anomaly_id", "kind").agg(
