@@ -36,7 +36,7 @@ DEMO = {"start": date(2026, 3, 2), "days": 15, "entities": 8, "seed": 42}
 RELATIONAL = {"start": date(2026, 3, 2), "days": 15, "entities": 16, "seed": 7, "anomaly_rate": 0.5,
               "kinds": ("decoupling",)}
 GENERATED = {"demo_metrics": DEMO, "relational_metrics": RELATIONAL}
-DEMO_TEST = (date(2026, 3, 2), date(2026, 3, 16))  # week 1 trains, week 2 is scored (both generated datasets)
+WALK_FORWARD = (date(2026, 3, 2), date(2026, 3, 16))  # of both generated datasets: week 1 trains, week 2 is scored
 COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
            "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "event_recall:stuck",
            "event_recall:decoupling", "event_recall_at_far", "false_alerts_per_entity_day",
@@ -73,7 +73,7 @@ def backtest(spark, settings: Settings, dataset: str, models: list[str], suffix:
     if dataset == "nab":
         return run_backtest(spark, settings, spec, models, "nab", backtest_id=f"bench-quality-nab{suffix}",
                             with_baseline=with_baseline)
-    return run_backtest(spark, settings, spec, models, "walk-forward", *DEMO_TEST, train_days=7, every_days=7,
+    return run_backtest(spark, settings, spec, models, "walk-forward", *WALK_FORWARD, train_days=7, every_days=7,
                         backtest_id=f"bench-quality-{dataset}{suffix}", with_baseline=with_baseline)
 
 

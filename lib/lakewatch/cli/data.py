@@ -53,12 +53,15 @@ class Generate:
         spec = load_dataset_spec(args.dataset, settings)
         if spec.labels is None:
             raise LakewatchError(f"dataset {spec.name} has no labels table to write the ground truth to")
+        optional = {}  # left out: the generator's own default
+        if args.anomaly_rate is not None:
+            optional["anomaly_rate"] = args.anomaly_rate
+        if args.kinds:
+            optional["kinds"] = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         params = GeneratorParams(
             start=parse_date(args.start), days=args.days, entities=args.entities, seed=args.seed,
             cadence_minutes=args.cadence_minutes, extra_features=args.extra_features,
-            drift_date=parse_date(args.drift_date) if args.drift_date else None,
-            **({"anomaly_rate": args.anomaly_rate} if args.anomaly_rate is not None else {}),
-            **({"kinds": tuple(k.strip() for k in args.kinds.split(",") if k.strip())} if args.kinds else {}),
+            drift_date=parse_date(args.drift_date) if args.drift_date else None, **optional,
         )
         spark = session(settings, "generate")
         n_rows, n_labels = write_generated(spark, params, spec.table_path(settings), spec.labels_path(settings))

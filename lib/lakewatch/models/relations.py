@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lakewatch.transforms.normalization import MAD_TO_STD
+
 INPUT_CLIP = 8.0  # normalised units: beyond any usual value of a robustly normalised feature
 TRIM = 5.0  # residuals beyond this many robust scales are left out of the second fit
-MAD_TO_STD = 1.4826
 TAIL_QUANTILE = 0.99  # where a feature's residuals are measured: the same share of each beyond the same evidence
 NORMAL_TAIL = 2.5758  # the TAIL_QUANTILE of |N(0, 1)|
 MIN_SCALE = 1e-3

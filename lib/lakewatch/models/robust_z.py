@@ -13,8 +13,8 @@ import torch
 
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
 from lakewatch.models.registry import register
+from lakewatch.transforms.normalization import MAD_TO_STD
 
-MAD_TO_STD = 1.4826
 
 
 class RobustZConfig(ModelConfig):

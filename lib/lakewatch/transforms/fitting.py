@@ -15,7 +15,7 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 
 from lakewatch.transforms.entities import EntityIndex, Spacing
-from lakewatch.transforms.normalization import FeatureStats, NormalizationConfig, Normalizer
+from lakewatch.transforms.normalization import MAD_TO_STD, FeatureStats, NormalizationConfig, Normalizer
 from lakewatch.transforms.seasonal import US_PER_DAY, SeasonalProfile
 
 if TYPE_CHECKING:
@@ -116,5 +116,5 @@ def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: 
     for r in dev:
         i = slot.get(str(r["entity"]))
         if i is not None:
-            scale[i] = np.maximum([1.4826 * (r[f"d{j}"] or 0.0) for j in range(d)], floor[i])
+            scale[i] = np.maximum([MAD_TO_STD * (r[f"d{j}"] or 0.0) for j in range(d)], floor[i])
     return SeasonalProfile(features, bins, median, scale)

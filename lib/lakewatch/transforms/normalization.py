@@ -28,6 +28,7 @@ from lakewatch.transforms.entities import Located
 
 CLIP = 1e6
 IQR_TO_STD = 1.349
+MAD_TO_STD = 1.4826  # a normal's standard deviation over its median absolute deviation
 
 
 class NormalizationConfig(BaseModel):
