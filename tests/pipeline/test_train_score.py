@@ -71,6 +71,38 @@ def test_counts_add_up(spark, lake):
     assert read(spark, settings, EVENTS).count() == r.n_events > 0
 
 
+def test_drift_from_the_scoring_pass_is_the_drift_of_every_input_row(spark, lake):
+    """The run's drift comes from the summary the scoring pass gathers plus its quarantined rows; computed here
+    from all of the interval's input rows and written scores at once, by drift_stats' numpy definitions."""
+    from lakewatch.data.quality import flag_faults, select_interval
+    from lakewatch.data.spec import read_source
+    from lakewatch.lakehouse.tables import DRIFT
+    from lakewatch.monitoring.drift_stats import CurrentSummary, bin_counts, feature_drift, quantiles_of, split_values
+    from lakewatch.pipeline.drift import reference_profiles_of
+
+    settings, spec, _, first = lake
+    profiles = reference_profiles_of(load_package(spark, settings, ModelRef(first.model_name, first.model_version)))
+    table, _ = read_source(spark, settings, spec)
+    rows = flag_faults(select_interval(table, spec, SCORE), spec).select(*spec.feature_names).toPandas()
+    scores = read(spark, settings, SCORES).select("score", "warming_up").toPandas()
+    assert len(rows) == first.rows_in and int(scores["warming_up"].sum()) == first.details["rows_warming_up"]
+    columns = {f.name: (rows[f.name].to_numpy(float), f.min, f.max) for f in spec.features}
+    columns["__score__"] = (scores["score"].to_numpy(float), None, None)
+    written = {(r["feature"], r["metric"]): r["value"] for r in
+               read(spark, settings, DRIFT).where(F.col("run_id") == first.run_id).collect()}
+    checked = 0
+    for name, (values, lo, hi) in columns.items():
+        finite, nulls, oor = split_values(values, lo, hi)
+        summary = CurrentSummary(count=len(finite), n_rows=len(values), null_count=nulls, out_of_range_count=oor,
+                                 bin_counts=bin_counts(profiles[name].edges, finite).tolist(),
+                                 quantiles=quantiles_of(finite), mean=float(finite.mean()))
+        for metric, value in feature_drift(profiles[name], summary).items():
+            if (name, metric) in written and written[(name, metric)] is not None:
+                assert written[(name, metric)] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, metric)
+                checked += 1
+    assert checked >= 3 * len(spec.features)
+
+
 def test_injected_spikes_and_level_shifts_are_found(spark, lake):
     settings, spec, _, _ = lake
     labels = spark.read.format("delta").load(spec.labels_path(settings)).where(

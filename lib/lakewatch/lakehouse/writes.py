@@ -35,9 +35,13 @@ def _lost_race(exc: BaseException) -> bool:
     return any(marker in text for marker in _RACE_MARKERS)
 
 
-def with_retries(action: Callable[[], object], what: str, retries: int = CONCURRENT_RETRIES) -> None:
-    """Run a Delta commit, retrying when a concurrent writer won the race."""
+def with_retries(action: Callable[[], object], what: str, retries: int = CONCURRENT_RETRIES,
+                 before_attempt: Callable[[], None] | None = None) -> None:
+    """Run a Delta commit, retrying when a concurrent writer won the race; before_attempt runs before each
+    try (a retry computes its rows again: what they accumulate on their way starts over)."""
     for attempt in range(retries):
+        if before_attempt is not None:
+            before_attempt()
         try:
             action()
             return
@@ -103,7 +107,8 @@ def conform(df: "DataFrame", table: Table) -> "DataFrame":
 
 
 def replace_where(
-    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str, run_id: str | None = None
+    spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str, run_id: str | None = None,
+    before_attempt: Callable[[], None] | None = None,
 ) -> int:
     """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched.
 
@@ -116,7 +121,7 @@ def replace_where(
     writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if run_id:
         writer = writer.option("userMetadata", run_id)
-    with_retries(lambda: writer.save(path), f"replace {table.name} {predicate}")
+    with_retries(lambda: writer.save(path), f"replace {table.name} {predicate}", before_attempt=before_attempt)
     if not run_id:
         return -1
     metrics = commit_metrics(spark, path, run_id)
@@ -125,10 +130,10 @@ def replace_where(
 
 def replace_interval(
     spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", dataset: str, start: "date", end: "date",
-    run_id: str | None = None,
+    run_id: str | None = None, before_attempt: Callable[[], None] | None = None,
 ) -> int:
     """Atomically replace one dataset's logical dates [start, end) of a partitioned table with df."""
-    return replace_where(spark, settings, table, df, interval_predicate(dataset, start, end), run_id)
+    return replace_where(spark, settings, table, df, interval_predicate(dataset, start, end), run_id, before_attempt)
 
 
 def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame") -> None:

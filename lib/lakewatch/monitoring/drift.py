@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -92,6 +93,72 @@ class _Partial:
         self.sample.append(sample)
 
 
+@dataclass
+class Partials:
+    """Every column's partial summary over some rows, and how many rows: what a pass over part of the rows
+    computes (a partition, a scoring batch) and merges, in any order, into the summary of all of them."""
+
+    cols: list[Column_]
+    edges: list[list[float]]
+    parts: list[_Partial]
+    rows: int = 0
+
+    @staticmethod
+    def of(cols: list[Column_], edges: list[list[float]]) -> "Partials":
+        return Partials(list(cols), [list(e) for e in edges], [_Partial.of(e) for e in edges])
+
+    def empty(self) -> "Partials":
+        return Partials.of(self.cols, self.edges)
+
+    def add_values(self, columns: list[np.ndarray], q: np.ndarray) -> None:
+        """Add rows given as one array per column (in `cols` order); q: the rows whose values the quantiles
+        use (the sample)."""
+        self.rows += len(q)
+        for part, c, e, v in zip(self.parts, self.cols, self.edges, columns):
+            v = np.asarray(v, dtype=np.float64)
+            finite, _, oor = split_values(v, c.lo, c.hi)
+            mean = float(finite.mean()) if len(finite) else 0.0
+            m2 = float(((finite - mean) ** 2).sum()) if len(finite) else 0.0
+            kept = v[q]
+            part.add(len(finite), mean, m2, oor, bin_counts(e, finite), kept[np.isfinite(kept)])
+
+    def merge(self, other: "Partials") -> "Partials":
+        """Add another's rows (the same columns) to these; returns self."""
+        if [c.name for c in other.cols] != [c.name for c in self.cols]:
+            raise ValueError(f"cannot merge the partials of {[c.name for c in other.cols]} into "
+                             f"{[c.name for c in self.cols]}")
+        self.rows += other.rows
+        for mine, theirs in zip(self.parts, other.parts):
+            mine.add(theirs.count, theirs.mean, theirs.m2, theirs.oor, theirs.bins, theirs.values())
+        return self
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Per column: count, mean, std, quantiles (of the sampled values), out-of-range count, bin counts."""
+        out: dict[str, dict[str, Any]] = {}
+        for c, p in zip(self.cols, self.parts):
+            values = p.values()
+            out[c.name] = {
+                "count": p.count,
+                "mean": p.mean if p.count else None,
+                "std": float(np.sqrt(p.m2 / p.count)) if p.count else None,
+                "quantiles": quantiles_of(values) if len(values) else None,
+                "oor": p.oor,
+                "bins": p.bins.tolist(),
+            }
+        return out
+
+    def current(self) -> dict[str, CurrentSummary]:
+        """Each column's summary against the reference bins its partials were counted in."""
+        return {
+            name: CurrentSummary(
+                count=s["count"], n_rows=self.rows, null_count=self.rows - s["count"], out_of_range_count=s["oor"],
+                bin_counts=s["bins"], quantiles=s["quantiles"],
+                mean=float(s["mean"]) if s["count"] else float("nan"),
+            )
+            for name, s in self.finished().items()
+        }
+
+
 def _partials(cols: list[Column_],
               edges: list[list[float]]) -> "Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]":
     """The per-partition pass: each column's finite count, mean and M2, out-of-range count and bin counts
@@ -100,26 +167,19 @@ def _partials(cols: list[Column_],
     def run(batches: "Iterator[pa.RecordBatch]") -> "Iterator[pa.RecordBatch]":
         import pyarrow as pa
 
-        parts, rows = [_Partial.of(e) for e in edges], 0
+        acc = Partials.of(cols, edges)
         for batch in batches:
-            rows += batch.num_rows
             q = batch.column("_q").to_numpy(zero_copy_only=False).astype(bool)
-            for part, c, e, k in zip(parts, cols, edges, range(len(cols))):
-                v = batch.column(k).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-                finite, _, oor = split_values(v, c.lo, c.hi)
-                mean = float(finite.mean()) if len(finite) else 0.0
-                m2 = float(((finite - mean) ** 2).sum()) if len(finite) else 0.0
-                kept = v[q]
-                part.add(len(finite), mean, m2, oor, bin_counts(e, finite), kept[np.isfinite(kept)])
-        samples = [p.values() for p in parts]
+            acc.add_values([batch.column(k).to_numpy(zero_copy_only=False) for k in range(len(cols))], q)
+        samples = [p.values() for p in acc.parts]
         lengths = [0] + [len(x) for x in samples]
         yield pa.RecordBatch.from_arrays([
             pa.array([-1, *range(len(cols))], pa.int32()),
-            pa.array([rows, *[p.count for p in parts]], pa.int64()),
-            pa.array([0.0, *[p.mean for p in parts]], pa.float64()),
-            pa.array([0.0, *[p.m2 for p in parts]], pa.float64()),
-            pa.array([0, *[p.oor for p in parts]], pa.int64()),
-            pa.array([[], *[p.bins.tolist() for p in parts]], pa.list_(pa.int64())),
+            pa.array([acc.rows, *[p.count for p in acc.parts]], pa.int64()),
+            pa.array([0.0, *[p.mean for p in acc.parts]], pa.float64()),
+            pa.array([0.0, *[p.m2 for p in acc.parts]], pa.float64()),
+            pa.array([0, *[p.oor for p in acc.parts]], pa.int64()),
+            pa.array([[], *[p.bins.tolist() for p in acc.parts]], pa.list_(pa.int64())),
             pa.ListArray.from_arrays(pa.array(np.cumsum([0, *lengths]), pa.int32()),
                                      pa.array(np.concatenate([np.zeros(0), *samples]), pa.float64())),
         ], schema=_arrow_schema())
@@ -135,6 +195,31 @@ def _arrow_schema() -> "pa.Schema":
                       ("oor", pa.int64()), ("bins", pa.list_(pa.int64())), ("sample", pa.list_(pa.float64()))])
 
 
+def sample_flag(sample: float) -> Column:
+    """Whether a row's values go into the quantiles: a hash of (entity, ts) below `sample` (every row at 1.0,
+    none at 0.0): the same rows whatever the partitioning, and whichever pass sees them."""
+    return hash_uniform(0, "entity", "ts") < F.lit(sample) if 0.0 < sample < 1.0 else F.lit(sample >= 1.0)
+
+
+def partials_of(df: "DataFrame", cols: list[Column_], edges: dict[str, list[float]] | None = None,
+                sample: float = 1.0) -> Partials:
+    """The partials of every row of df (entity, ts and the columns): one pass, see `summarise`."""
+    e = [list((edges or {}).get(c.name) or []) for c in cols]
+    inputs = df.select(*[F.col(c.name).cast("double").alias(f"_{k}") for k, c in enumerate(cols)],
+                       sample_flag(sample).alias("_q"))
+    merged = Partials.of(cols, e)
+    table = inputs.mapInArrow(_partials(cols, e), from_arrow_schema(_arrow_schema())).toArrow()
+    col, n, mean, m2, oor = (table.column(name).to_numpy() for name in ("col", "n", "mean", "m2", "oor"))
+    bins, sampled = table.column("bins").combine_chunks(), table.column("sample").combine_chunks()
+    for i in range(table.num_rows):
+        if col[i] < 0:
+            merged.rows += int(n[i])
+            continue
+        merged.parts[col[i]].add(int(n[i]), float(mean[i]), float(m2[i]), int(oor[i]),
+                                 bins[i].values.to_numpy().astype(np.int64), sampled[i].values.to_numpy())
+    return merged
+
+
 def summarise(df: "DataFrame", cols: list[Column_], edges: dict[str, list[float]] | None = None,
               sample: float = 1.0) -> tuple[int, dict[str, dict[str, Any]]]:
     """(rows, per column: count, mean, std, quantiles, out-of-range count, bin counts): one pass over df.
@@ -145,33 +230,8 @@ def summarise(df: "DataFrame", cols: list[Column_], edges: dict[str, list[float]
     with numpy through Arrow (a Spark aggregation of 100 quantiles and ~10 bin counts per column costs 5-10x
     more); the driver merges one small row per column and partition, and the sampled values.
     """
-    e = [list((edges or {}).get(c.name) or []) for c in cols]
-    pick = hash_uniform(0, "entity", "ts") < F.lit(sample) if 0.0 < sample < 1.0 else F.lit(sample >= 1.0)
-    inputs = df.select(*[F.col(c.name).cast("double").alias(f"_{k}") for k, c in enumerate(cols)], pick.alias("_q"))
-    merged = [_Partial.of(edges_k) for edges_k in e]
-    rows = 0
-    table = inputs.mapInArrow(_partials(cols, e), from_arrow_schema(_arrow_schema())).toArrow()
-    col, n, mean, m2, oor = (table.column(name).to_numpy() for name in ("col", "n", "mean", "m2", "oor"))
-    bins, sampled = table.column("bins").combine_chunks(), table.column("sample").combine_chunks()
-    for i in range(table.num_rows):
-        if col[i] < 0:
-            rows += int(n[i])
-            continue
-        merged[col[i]].add(int(n[i]), float(mean[i]), float(m2[i]), int(oor[i]),
-                           bins[i].values.to_numpy().astype(np.int64), sampled[i].values.to_numpy())
-    out: dict[str, dict[str, Any]] = {}
-    for k, c in enumerate(cols):
-        p = merged[k]
-        values = p.values()
-        out[c.name] = {
-            "count": p.count,
-            "mean": p.mean if p.count else None,
-            "std": float(np.sqrt(p.m2 / p.count)) if p.count else None,
-            "quantiles": quantiles_of(values) if len(values) else None,
-            "oor": p.oor,
-            "bins": p.bins.tolist(),
-        }
-    return rows, out
+    merged = partials_of(df, cols, edges, sample)
+    return merged.rows, merged.finished()
 
 
 def reference_profiles(df: "DataFrame", cols: list[Column_], sample: float = 1.0) -> list[FeatureProfile]:
@@ -202,15 +262,7 @@ def current_summaries(df: "DataFrame", cols: list[Column_], profiles: dict[str, 
                       sample: float = 1.0) -> dict[str, CurrentSummary]:
     """The interval's summary of every column against its reference bins: one pass over df (quantiles over
     `sample`'s rows, see `quantile_sample`)."""
-    rows, s = summarise(df, cols, {c.name: profiles[c.name].edges for c in cols}, sample)
-    return {
-        c.name: CurrentSummary(
-            count=s[c.name]["count"], n_rows=rows, null_count=rows - s[c.name]["count"],
-            out_of_range_count=s[c.name]["oor"], bin_counts=s[c.name]["bins"], quantiles=s[c.name]["quantiles"],
-            mean=float(s[c.name]["mean"]) if s[c.name]["count"] else float("nan"),
-        )
-        for c in cols
-    }
+    return partials_of(df, cols, {c.name: profiles[c.name].edges for c in cols}, sample).current()
 
 
 def drift_records(

@@ -24,7 +24,7 @@ from lakewatch.monitoring.drift import (
     drift_records,
     quantile_sample,
 )
-from lakewatch.monitoring.drift_stats import FeatureProfile
+from lakewatch.monitoring.drift_stats import CurrentSummary, FeatureProfile
 from lakewatch.packaging.package import ModelPackage, check_schema
 from lakewatch.packaging.registry import ModelRef, load_package
 from lakewatch.pipeline.tracking import tracked_run
@@ -65,23 +65,38 @@ def compute_drift(
     """Write the interval's drift rows (replacing earlier ones); rows: its input rows; scores: its scores;
     n_anomalous: the anomalous scores, n_rows: the input rows, when the caller has counted them already (with
     n_rows, a large interval's quantiles come from a sample: `drift.quantile_sample_rows`)."""
+    profiles = reference_profiles_of(package)
+    sample = quantile_sample(n_rows, settings.drift.quantile_sample_rows)
+    features = current_summaries(rows, drift_columns(spec), profiles, sample)
+    score = current_summaries(scores.select("entity", "ts", F.col("score").alias(SCORE_FEATURE)),
+                              [Column_(SCORE_FEATURE)], profiles, sample)[SCORE_FEATURE]
+    n_anom = scores.where("is_anomaly").count() if n_anomalous is None else n_anomalous
+    return record_drift(spark, settings, spec, interval, package, features, score, run_id, n_anom)
+
+
+def reference_profiles_of(package: ModelPackage) -> dict[str, FeatureProfile]:
+    """The package's reference profile of every feature and of the score (SCORE_FEATURE)."""
     ref = package.manifest.get("reference_profile")
     if not ref:
         raise PackageError(f"model {package.manifest['name']} v{package.manifest['version']} has no reference profile")
     profiles = {p["name"]: FeatureProfile.from_dict(p) for p in ref["features"]}
     profiles[SCORE_FEATURE] = FeatureProfile.from_dict(ref["score"])
+    return profiles
+
+
+def record_drift(
+    spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval, package: ModelPackage,
+    features: dict[str, CurrentSummary], score: CurrentSummary, run_id: str, n_anomalous: int,
+) -> DriftOutcome:
+    """Judge the interval's summaries (each feature's, in the spec's order, and the score's) against the
+    reference profiles and replace the interval's drift rows with the verdicts."""
+    profiles = reference_profiles_of(package)
     cfg = settings.drift
-    sample = quantile_sample(n_rows, cfg.quantile_sample_rows)
-    records = drift_records(profiles, current_summaries(rows, drift_columns(spec), profiles, sample), cfg)
-    score_cols = [Column_(SCORE_FEATURE)]
-    score_summary = current_summaries(scores.select("entity", "ts", F.col("score").alias(SCORE_FEATURE)),
-                                      score_cols, profiles, sample)
-    summary = score_summary[SCORE_FEATURE]
-    if summary.null_count == 0:  # a score is never null, but where a cascade's gate left the row unscored:
+    records = drift_records(profiles, {f.name: features[f.name] for f in spec.features}, cfg)
+    if score.null_count == 0:  # a score is never null, but where a cascade's gate left the row unscored:
         # then only its candidates have one, whose distribution is not the reference's by design
-        records += [r for r in drift_records(profiles, score_summary, cfg) if r[1] in ("psi", "ks", "ks_pvalue")]
-    n_anom = scores.where("is_anomaly").count() if n_anomalous is None else n_anomalous
-    records += anomaly_rate_records(package.target_false_alarm_rate, n_anom, summary.n_rows, cfg)
+        records += [r for r in drift_records(profiles, {SCORE_FEATURE: score}, cfg) if r[1] in ("psi", "ks", "ks_pvalue")]
+    records += anomaly_rate_records(package.target_false_alarm_rate, n_anomalous, score.n_rows, cfg)
     name, version = package.manifest["name"], int(package.manifest["version"])
     df = spark.createDataFrame(
         [(spec.name, run_id, interval.start, f, m, _num(v), _num(t), s, name, version) for f, m, v, t, s in records],

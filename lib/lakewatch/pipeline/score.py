@@ -3,6 +3,8 @@
 A model with context W reads the interval plus the history its windows need (the package's horizon),
 validates all of it, quarantines and counts only the interval's rows, and writes scores for the interval's
 valid rows only. A quiet day (no anomalies) and an empty day (no input rows) are ordinary, successful runs.
+The scoring pass summarises its rows on the way (`monitoring.pass_summary`): the drift step and the run's
+counts read neither the input's features nor the written scores again.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import replace_interval
+from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, partials_of, quantile_sample
 from lakewatch.monitoring.events import EventRules, event_ids, group_events
+from lakewatch.monitoring.pass_summary import PassMonitor, PassSummary
 from lakewatch.packaging.package import ModelPackage, check_schema
 from lakewatch.packaging.registry import get_version, load_package, resolve
 from lakewatch.pipeline.alert_budget import event_threshold
-from lakewatch.pipeline.drift import DriftOutcome, compute_drift
+from lakewatch.pipeline.drift import DriftOutcome, compute_drift, record_drift, reference_profiles_of
 from lakewatch.pipeline.report import KnownParts, write_report
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.spark import score_frame, unseen_accumulator
@@ -65,14 +69,15 @@ def run_score(
         valid = validated.valid.select("entity", "ts", "logical_date", *spec.feature_names)
         start_us = int(interval.start_ts.timestamp() * 1_000_000)
         unseen = unseen_accumulator(spark)
+        monitor = pass_monitor(spark, settings, spec, package, counts.rows_in)
         scored = score_frame(valid, package, settings.scoring, start_us, settings.spark.shuffle_partitions,
-                             unseen).select(
+                             unseen, monitor).select(
             "*", F.lit(spec.name).alias("dataset"), F.lit(ref.name).alias("model_name"),
             F.lit(ref.version).alias("model_version"), F.lit(record.run_id).alias("run_id"),
         )
         with record.stage("model_and_scores_write"):
             record.rows_scored = replace_interval(spark, settings, SCORES, scored, spec.name, interval.start,
-                                                  interval.end, record.run_id)
+                                                  interval.end, record.run_id, monitor.reset if monitor else None)
         QualityCounts(record.rows_in, record.rows_scored, record.rows_quarantined).check()
 
         written = spark.read.format("delta").load(SCORES.path(settings)).where(
@@ -85,12 +90,21 @@ def run_score(
 
         def counts_and_drift() -> tuple["pd.DataFrame", DriftOutcome]:
             with record.stage("events_and_drift/counts"):
-                hourly = tally_hours(written)
+                hourly = tally_hours(written) if monitor is None else passed_hours(monitor.value, record.rows_scored)
                 record.rows_anomalous = int(hourly["anomalous"].sum())
                 record.details["rows_warming_up"] = int(hourly["warming"].sum())
             with record.stage("events_and_drift/drift"):
-                return hourly, compute_drift(spark, settings, spec, interval, package, validated.interval_rows,
-                                             written, record.run_id, record.rows_anomalous, record.rows_in)
+                if monitor is None:
+                    return hourly, compute_drift(spark, settings, spec, interval, package, validated.interval_rows,
+                                                 written, record.run_id, record.rows_anomalous, record.rows_in)
+                features = monitor.value.features
+                if counts.rows_quarantined:  # the rows the scoring pass did not see
+                    features = features.empty().merge(features).merge(partials_of(
+                        validated.interval_rows.where(F.size("reasons") > 0), features.cols,
+                        dict(zip([c.name for c in features.cols], features.edges)), monitor.sample))
+                return hourly, record_drift(spark, settings, spec, interval, package, features.current(),
+                                            monitor.value.score.current()[SCORE_FEATURE], record.run_id,
+                                            record.rows_anomalous)
 
         # independent Spark jobs and Delta commits: while one waits on the driver, the other keeps the cores busy
         # (their own times are sub-stages, "events_and_drift/...", overlapping)
@@ -134,6 +148,28 @@ def spacing_frame(spark: "SparkSession", package: ModelPackage) -> "DataFrame":
     rows = [(e, float(s)) for e, s in zip(table.column("entity").to_pylist(), table.column("spacing_s").to_pylist())]
     rows.append((None, float(package.manifest["entities"]["global_spacing_s"])))
     return spark.createDataFrame(rows, "entity STRING, spacing_s DOUBLE")
+
+
+def pass_monitor(spark: "SparkSession", settings: Settings, spec: DatasetSpec, package: ModelPackage,
+                 n_rows: int) -> PassMonitor | None:
+    """The scoring pass's summary for drift and counts (`monitoring.pass_summary`), or None where the pass
+    cannot see what they need: the cascade leaves rows unscored, and a feature the model does not read is not in
+    the pass (both then read the written scores and the input again)."""
+    if settings.scoring.cascade.enabled or not set(spec.feature_names) <= set(package.features):
+        return None
+    profiles = reference_profiles_of(package)
+    ranges = {c.name: c for c in drift_columns(spec)}
+    cols = [ranges[f] for f in package.features]
+    return PassMonitor.start(spark, cols, [profiles[c.name].edges for c in cols], profiles[SCORE_FEATURE].edges,
+                             quantile_sample(n_rows, settings.drift.quantile_sample_rows))
+
+
+def passed_hours(summary: PassSummary, rows_scored: int) -> "pd.DataFrame":
+    """The scoring pass's hourly tallies, checked against the rows its commit wrote."""
+    hourly = summary.hourly()
+    if int(hourly["rows"].sum()) != rows_scored:
+        raise RuntimeError(f"the scoring pass summarised {int(hourly['rows'].sum())} rows but wrote {rows_scored}")
+    return hourly
 
 
 def tally_hours(written: "DataFrame") -> "pd.DataFrame":

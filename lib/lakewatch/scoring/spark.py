@@ -34,6 +34,7 @@ from pyspark.accumulators import AccumulatorParam
 
 from lakewatch.errors import ConfigError
 from lakewatch.lakehouse.tables import FEATURE_SHARES
+from lakewatch.monitoring.pass_summary import SAMPLE_COLUMN
 from lakewatch.packaging.package import ModelPackage, parse_package
 from lakewatch.scoring.windows import carry_rows
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from lakewatch.config import ScoringSettings
+    from lakewatch.monitoring.pass_summary import PassMonitor
     from lakewatch.scoring.plan import ScoredRows, ScoringPlan
 
 _PLANS: dict[str, "ScoringPlan"] = {}  # per Python worker: a job's shipped package -> its plan
@@ -147,25 +149,31 @@ def _result_type():
 
 
 def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_entity: bool, needs_time: bool,
-                  unseen: "Accumulator | None" = None) -> "DataFrame":
+                  unseen: "Accumulator | None" = None, monitor: "PassMonitor | None" = None) -> "DataFrame":
     """Context 1: a scalar Arrow UDF over (entity?, time?, features as float64) returning one struct per row;
-    the entity and the time travel only when the package needs them."""
+    the entity and the time travel only when the package (or the monitor, for its hourly tallies) needs them.
+    With a monitor, each batch's features and results are added to its summary (`monitoring.pass_summary`)."""
     from pyspark.sql import functions as F
+
+    with_time = needs_time or monitor is not None
 
     @F.arrow_udf(_result_type())
     def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         plan = shipped.plan()
         for cols in batches:
             cols = list(cols) if isinstance(cols, tuple) else [cols]  # one input column arrives bare
+            q = cols.pop().to_numpy(zero_copy_only=False).astype(bool) if monitor is not None else None
             entity = cols.pop(0) if needs_entity else None
-            ts = cols.pop(0).to_numpy(zero_copy_only=False).astype(np.int64) if needs_time else None
+            ts = cols.pop(0).to_numpy(zero_copy_only=False).astype(np.int64) if with_time else None
             x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in cols])
-            out = plan.score_rows(entity, ts, x)
+            out = plan.score_rows(entity, ts if needs_time else None, x)
             _note_unseen(unseen, entity, out)
+            if monitor is not None:
+                monitor.add(x, q, ts, out.score, out.is_anomaly, out.warming_up)
             yield pa.StructArray.from_arrays(result_arrays(out, features), names=OUTPUT_COLUMNS)
 
-    inputs = (([F.col("entity")] if needs_entity else []) + ([F.unix_micros("ts")] if needs_time else [])
-              + [F.col(f).cast("double") for f in features])
+    inputs = (([F.col("entity")] if needs_entity else []) + ([F.unix_micros("ts")] if with_time else [])
+              + [F.col(f).cast("double") for f in features] + ([monitor.sample_column()] if monitor else []))
     scored = apply(*inputs).alias("_scored")
     return df.select("entity", "ts", "logical_date", scored).select("entity", "ts", "logical_date", "_scored.*")
 
@@ -181,10 +189,11 @@ def window_schema():
 
 def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], features: list[str], start_us: int,
                    names: list[str], unseen: "Accumulator | None" = None,
-                   only: str | None = None) -> Iterator[pa.RecordBatch]:
+                   only: str | None = None, monitor: "PassMonitor | None" = None) -> Iterator[pa.RecordBatch]:
     """Score a stream of Arrow batches sorted by (entity, ts): each batch with the rows the previous one
     carried over, emitting the rows at or after start_us (and, with `only`, where that boolean column is true:
-    the other rows are history)."""
+    the other rows are history). With a monitor (the batches carry its sample column), the emitted rows are
+    added to its summary."""
     carry: pa.Table | None = None
     for batch in batches:
         table = pa.Table.from_batches([batch])
@@ -204,6 +213,9 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
             x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
             out = plan.score_rows(entity, ts, x, targets)
             _note_unseen(unseen, entity, out, targets)
+            if monitor is not None:
+                q = table.column(SAMPLE_COLUMN).to_numpy(zero_copy_only=False).astype(bool)
+                monitor.add(x[targets], q[targets], ts[targets], out.score, out.is_anomaly, out.warming_up)
             take = pa.array(targets)
             keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
             yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=names)
@@ -211,37 +223,44 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
 
 
 def score_windowed(df: "DataFrame", shipped: Shipped, features: list[str], start_us: int,
-                   partitions: int, unseen: "Accumulator | None" = None, only: str | None = None) -> "DataFrame":
+                   partitions: int, unseen: "Accumulator | None" = None, only: str | None = None,
+                   monitor: "PassMonitor | None" = None) -> "DataFrame":
     """Context > 1: partitions of whole entities sorted by (entity, ts), streamed through mapInArrow; with
-    `only`, the rows where that boolean column is true are scored and the others are history."""
+    `only`, the rows where that boolean column is true are scored and the others are history; with a monitor,
+    the scored rows are summarised on the way (`monitoring.pass_summary`)."""
     from pyspark.sql import functions as F
 
     schema = window_schema()
     names = schema.fieldNames()
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        yield from stream_windows(shipped.plan(), batches, features, start_us, names, unseen, only)
+        yield from stream_windows(shipped.plan(), batches, features, start_us, names, unseen, only, monitor)
 
     cols = ["entity", "ts", "logical_date", *[F.col(f).cast("double").alias(f) for f in features],
-            *([only] if only else [])]
+            *([only] if only else []), *([monitor.sample_column()] if monitor else [])]
     ordered = df.select(*cols).repartition(partitions, "entity").sortWithinPartitions("entity", "ts")
     return ordered.mapInArrow(apply, schema)
 
 
 def score_frame(df: "DataFrame", package: ModelPackage, sc: "ScoringSettings", start_us: int,
-                partitions: int, unseen: "Accumulator | None" = None) -> "DataFrame":
+                partitions: int, unseen: "Accumulator | None" = None,
+                monitor: "PassMonitor | None" = None) -> "DataFrame":
     """(entity, ts, logical_date, score, calibrated, uncertainty, is_anomaly, top_features, warming_up) for
     the valid rows of df (entity, ts, logical_date, features) at or after start_us; earlier rows are the
-    history of causal windows. `unseen` (unseen_accumulator) collects the entities training did not see."""
+    history of causal windows. `unseen` (unseen_accumulator) collects the entities training did not see;
+    `monitor` summarises the scored rows for drift and counts (not with the cascade, which scores some rows
+    only: an error)."""
     from pyspark.sql import functions as F
 
     shipped = ship(df, package, sc)
     if sc.cascade.enabled:
+        if monitor is not None:
+            raise ValueError("the cascade leaves rows unscored: its scores are summarised from the table")
         return score_cascade(df, package, shipped, sc, start_us, partitions, unseen)
     if package.context == 1:
         return score_rowwise(df.where(F.unix_micros("ts") >= F.lit(start_us)), shipped, package.features,
-                             package.needs_entity, package.needs_time, unseen)
-    return score_windowed(df, shipped, package.features, start_us, partitions, unseen)
+                             package.needs_entity, package.needs_time, unseen, monitor)
+    return score_windowed(df, shipped, package.features, start_us, partitions, unseen, monitor=monitor)
 
 
 def score_cascade(df: "DataFrame", package: ModelPackage, shipped: Shipped, sc: "ScoringSettings", start_us: int,

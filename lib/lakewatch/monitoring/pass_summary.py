@@ -1,0 +1,122 @@
+"""What the scoring pass summarises on its way, so that no later pass reads the interval again.
+
+The scoring UDF already holds every scored row's features, score and flags as numpy arrays. It adds them to a
+`PassSummary` (the drift partials of the features and of the score, and the rows, anomalies and warming-up
+rows per hour), which reaches the driver through an accumulator: the drift step then needs no pass over the
+input's features nor over the written scores (they cost as much as the scoring pass itself: every row's 32
+features through Arrow once more), and the run's counts no pass over the scores.
+
+Exactly once: Spark applies a result task's accumulator updates once per partition, and the scoring UDF runs
+in the write job's result stage (row-wise: no shuffle; windows: after the shuffle). A retried commit runs
+the job again, so the writer resets the accumulator before each attempt (`PassMonitor.reset`), and the job
+checks the hourly total against the rows the commit wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pyspark.accumulators import AccumulatorParam
+
+from lakewatch.monitoring.drift import SCORE_FEATURE, Column_, Partials, sample_flag
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.accumulators import Accumulator
+    from pyspark.sql import Column, SparkSession
+
+HOUR_US = 3_600_000_000
+SAMPLE_COLUMN = "_q"  # whether a scored row's values go into the quantiles (drift.sample_flag)
+
+
+@dataclass
+class PassSummary:
+    """The scored rows' drift partials (features in the package's order, and the score) and hourly tallies."""
+
+    features: Partials
+    score: Partials
+    hours: dict[int, np.ndarray] = field(default_factory=dict)  # hour (epoch us) -> [rows, anomalous, warming]
+
+    @staticmethod
+    def of(cols: list[Column_], edges: list[list[float]], score_edges: list[float]) -> "PassSummary":
+        return PassSummary(Partials.of(cols, edges), Partials.of([Column_(SCORE_FEATURE)], [score_edges]))
+
+    def empty(self) -> "PassSummary":
+        return PassSummary(self.features.empty(), self.score.empty())
+
+    def add_batch(self, x: np.ndarray, q: np.ndarray, ts_us: np.ndarray, score: np.ndarray,
+                  is_anomaly: np.ndarray, warming_up: np.ndarray) -> None:
+        """Add scored rows: x (n, d) raw features in the package's order, q the sampled rows, their
+        timestamps (epoch us), scores and flags."""
+        if len(q) == 0:
+            return
+        self.features.add_values(list(x.T), q)
+        self.score.add_values([score], q)
+        hours, inverse = np.unique(np.asarray(ts_us, dtype=np.int64) // HOUR_US, return_inverse=True)
+        tallies = np.stack([np.bincount(inverse, minlength=len(hours)),
+                            np.bincount(inverse, weights=is_anomaly, minlength=len(hours)),
+                            np.bincount(inverse, weights=warming_up, minlength=len(hours))], axis=1).astype(np.int64)
+        for h, t in zip(hours.tolist(), tallies):
+            self.hours[h] = self.hours[h] + t if h in self.hours else t
+
+    def merge(self, other: "PassSummary") -> "PassSummary":
+        self.features.merge(other.features)
+        self.score.merge(other.score)
+        for h, t in other.hours.items():
+            self.hours[h] = self.hours[h] + t if h in self.hours else t.copy()
+        return self
+
+    def hourly(self) -> "pd.DataFrame":
+        """(hour, rows, anomalous, warming) in time order, hour as a UTC timestamp (the session's time zone)."""
+        import pandas as pd
+
+        hours = sorted(self.hours)
+        counts = np.array([self.hours[h] for h in hours], dtype=np.int64).reshape(-1, 3)
+        return pd.DataFrame({"hour": pd.to_datetime(np.array(hours, dtype=np.int64) * HOUR_US, unit="us"),
+                             "rows": counts[:, 0], "anomalous": counts[:, 1], "warming": counts[:, 2]})
+
+
+class _Merge(AccumulatorParam):
+    """Accumulates PassSummary values: each task starts from an empty copy of the driver's initial value."""
+
+    def zero(self, value: PassSummary) -> PassSummary:
+        return value.empty()
+
+    def addInPlace(self, a: PassSummary, b: PassSummary) -> PassSummary:
+        return a.merge(b)
+
+
+@dataclass(frozen=True)
+class PassMonitor:
+    """The scoring pass's summary: the accumulator the UDF adds to, and which rows the quantiles sample."""
+
+    accumulator: "Accumulator"
+    initial: PassSummary
+    sample: float
+
+    @staticmethod
+    def start(spark: "SparkSession", cols: list[Column_], edges: list[list[float]], score_edges: list[float],
+              sample: float) -> "PassMonitor":
+        """cols, edges: the package's features (in its order) with their ranges and reference bins."""
+        initial = PassSummary.of(cols, edges, score_edges)
+        return PassMonitor(spark.sparkContext.accumulator(initial.empty(), _Merge()), initial, sample)
+
+    def sample_column(self) -> "Column":
+        return sample_flag(self.sample).alias(SAMPLE_COLUMN)
+
+    def add(self, x: np.ndarray, q: np.ndarray, ts_us: np.ndarray, score: np.ndarray, is_anomaly: np.ndarray,
+            warming_up: np.ndarray) -> None:
+        """On a worker: add a batch of scored rows (see PassSummary.add_batch)."""
+        batch = self.initial.empty()
+        batch.add_batch(x, q, ts_us, score, is_anomaly, warming_up)
+        self.accumulator.add(batch)
+
+    def reset(self) -> None:
+        """Before each attempt of the write: a retried job adds every row again."""
+        self.accumulator.value = self.initial.empty()
+
+    @property
+    def value(self) -> PassSummary:
+        return self.accumulator.value
