@@ -222,7 +222,9 @@ class Validated:
     """The outcome of validating an interval: its counts, and its rows (cached until release).
 
     `flagged` holds every row read, features as double, with its reasons and `_in` (whether the row belongs
-    to the interval or is history read for causal windows); `valid` the valid rows, history included.
+    to the interval or is history read for causal windows); `valid` the valid rows, history included;
+    `quarantined` the interval's faulty rows, held in memory of their own once something has read them (the
+    quarantine's write): a later reader, the drift step, then reads those few rows, not every row again.
     """
 
     flagged: "DataFrame"
@@ -230,6 +232,7 @@ class Validated:
     input_version: int
     reasons: dict[str, int]  # quarantined rows of the interval per reason
     cached: "DataFrame"  # what flagged is computed from, held in memory
+    quarantined: "DataFrame"
 
     @property
     def valid(self) -> "DataFrame":
@@ -240,6 +243,7 @@ class Validated:
         return self.flagged.where("_in")
 
     def release(self) -> None:
+        self.quarantined.unpersist()
         self.cached.unpersist()
 
 
@@ -257,7 +261,9 @@ def validate_interval(
     flagged, cached = flag_rows(select_interval(table, spec, interval, lookback_s), spec)
     flagged = flagged.withColumn("_in", in_interval)
     counts, reasons = count_rows(flagged)
+    validated = Validated(flagged, counts, version, reasons, cached,
+                          flagged.where(F.col("_in") & (F.size("reasons") > 0)).persist())
     if quarantine:
-        replace_interval(spark, settings, QUARANTINE, quarantine_rows(flagged.where("_in"), spec, run_id), spec.name,
+        replace_interval(spark, settings, QUARANTINE, quarantine_rows(validated.quarantined, spec, run_id), spec.name,
                          interval.start, interval.end, run_id)
-    return Validated(flagged, counts, version, reasons, cached)
+    return validated

@@ -100,7 +100,7 @@ def run_score(
                 features = monitor.value.features
                 if counts.rows_quarantined:  # the rows the scoring pass did not see
                     features = features.empty().merge(features).merge(partials_of(
-                        validated.interval_rows.where(F.size("reasons") > 0), features.cols,
+                        validated.quarantined, features.cols,
                         dict(zip([c.name for c in features.cols], features.edges)), monitor.sample))
                 return hourly, record_drift(spark, settings, spec, interval, package, features.current(),
                                             monitor.value.score.current()[SCORE_FEATURE], record.run_id,

@@ -97,24 +97,24 @@ def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: 
     d = len(features)
     slot = {e: i for i, e in enumerate(entities)}
     rows = df.select("entity", time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
+    medians = [f"m{j}" for j in range(d)]
+    # one row per (entity, bin) that has rows, as pandas through Arrow: a fleet of 100k entities has millions
     meds = rows.groupBy("entity", "_bin").agg(
-        *[F.percentile_approx(f, 0.5, 10_000).alias(f"m{j}") for j, f in enumerate(features)]).collect()
+        *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
+    meds = meds.assign(_slot=meds["entity"].astype(str).map(slot)).dropna(subset=["_slot"])
+    at, k = meds["_slot"].to_numpy(np.int64), meds["_bin"].to_numpy(np.int64)
     median = np.repeat(np.asarray(loc, dtype=np.float64)[:, None, :], bins, axis=1).copy()
-    for r in meds:
-        i = slot.get(str(r["entity"]))
-        if i is not None:
-            median[i, int(r["_bin"])] = [r[f"m{j}"] if r[f"m{j}"] is not None else median[i, int(r["_bin"]), j]
-                                         for j in range(d)]
-    spark = df.sparkSession
-    table = spark.createDataFrame(
-        [(e, k, *[float(median[i, k, j]) for j in range(d)]) for e, i in slot.items() for k in range(bins)],
-        ["entity", "_bin", *[f"m{j}" for j in range(d)]])
-    dev = rows.join(F.broadcast(table), ["entity", "_bin"]).groupBy("entity").agg(
-        *[F.percentile_approx(F.abs(F.col(f) - F.col(f"m{j}")), 0.5, 10_000).alias(f"d{j}")
-          for j, f in enumerate(features)]).collect()
+    got = meds[medians].to_numpy(np.float64, na_value=np.nan)
+    median[at, k] = np.where(np.isnan(got), median[at, k], got)
     scale = np.array(floor, dtype=np.float64).copy()
-    for r in dev:
-        i = slot.get(str(r["entity"]))
-        if i is not None:
-            scale[i] = np.maximum([MAD_TO_STD * (r[f"d{j}"] or 0.0) for j in range(d)], floor[i])
+    if meds.empty:
+        return SeasonalProfile(features, bins, median, scale)
+    table = meds[["entity", "_bin"]].assign(**{m: median[at, k, j] for j, m in enumerate(medians)})
+    dev = rows.join(df.sparkSession.createDataFrame(table), ["entity", "_bin"]).groupBy("entity").agg(
+        *[F.percentile_approx(F.abs(F.col(f) - F.col(m)), 0.5, 10_000).alias(f"d{j}")
+          for j, (m, f) in enumerate(zip(medians, features))]).toPandas()
+    dev = dev.assign(_slot=dev["entity"].astype(str).map(slot)).dropna(subset=["_slot"])
+    at = dev["_slot"].to_numpy(np.int64)
+    mad = dev[[f"d{j}" for j in range(d)]].to_numpy(np.float64, na_value=np.nan)
+    scale[at] = np.maximum(MAD_TO_STD * np.nan_to_num(mad, nan=0.0), scale[at])
     return SeasonalProfile(features, bins, median, scale)
