@@ -218,8 +218,8 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
     spec, interval, n_table = generate(spark, settings, NAME, entities, DAYS, cadence)
     warm_spec, warm_interval, n_warm_table = generate(spark, settings, NAME + "_warm", max(8, entities // 8), 1,
                                                       cadence)
-    log(f"generated {n_table:,} rows ({entities} entities x {DAYS} days, a row every {cadence or 'default'} "
-        f"minutes) and the warm-up table", t_setup)
+    every = f", a row every {cadence} minutes" if cadence else ""
+    log(f"generated {n_table:,} rows ({entities} entities x {DAYS} days{every}) and the warm-up table", t_setup)
     t0 = time.perf_counter()
     first_day = Interval(START, START + timedelta(days=1))
     trained = run_train(spark, settings, spec, first_day, "dense_ae")
