@@ -43,7 +43,12 @@ class Relations:
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """|x - prediction| / scale per feature (n, d), in units of the training residuals' usual size."""
         xc = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -INPUT_CLIP, INPUT_CLIP)
-        return np.abs(xc - (xc @ self.weights.T + self.bias)) / self.scale
+        return np.abs(_residual(xc, self.weights, self.bias)) / self.scale
+
+
+def _residual(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """x minus every feature's prediction from the others."""
+    return x - (x @ weights.T + bias)
 
 
 def _regressions(x: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
@@ -70,10 +75,10 @@ def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
     if d < 2 or len(x) <= d:
         raise ValueError(f"relations need at least 2 features and more rows than features, got {x.shape}")
     weights, bias = _regressions(x, ridge)
-    r = x - (x @ weights.T + bias)
+    r = _residual(x, weights, bias)
     keep = (np.abs(r) <= TRIM * _robust_scale(r)).all(axis=1)
     if keep.sum() > d:
         weights, bias = _regressions(x[keep], ridge)
-        r = x[keep] - (x[keep] @ weights.T + bias)
+        r = _residual(x[keep], weights, bias)
     tail = np.quantile(np.abs(r), TAIL_QUANTILE, axis=0) / NORMAL_TAIL
     return Relations(weights, bias, np.maximum(tail, MIN_SCALE))

@@ -122,6 +122,11 @@ class Partials:
             kept = v[q]
             part.add(len(finite), mean, m2, oor, bin_counts(e, finite), kept[np.isfinite(kept)])
 
+    def pass_over(self, df: "DataFrame", sample: float = 1.0) -> "Partials":
+        """These partials with every row of df (entity, ts and the columns) added: one pass (`partials_of`),
+        counted in these columns' bins."""
+        return self.merge(partials_of(df, self.cols, dict(zip([c.name for c in self.cols], self.edges)), sample))
+
     def merge(self, other: "Partials") -> "Partials":
         """Add another's rows (the same columns) to these; returns self."""
         if [c.name for c in other.cols] != [c.name for c in self.cols]:

@@ -25,7 +25,9 @@ from lakewatch.monitoring.drift import SCORE_FEATURE, Column_, Partials, sample_
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.accumulators import Accumulator
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from lakewatch.monitoring.drift_stats import CurrentSummary
 
 HOUR_US = 3_600_000_000
 SAMPLE_COLUMN = "_q"  # whether a scored row's values go into the quantiles (drift.sample_flag)
@@ -120,3 +122,11 @@ class PassMonitor:
     @property
     def value(self) -> PassSummary:
         return self.accumulator.value
+
+    def summaries(self, unseen: "DataFrame | None" = None) -> tuple[dict[str, CurrentSummary], CurrentSummary]:
+        """After the pass: (each feature's summary, the score's), the features' with the rows of `unseen` (the
+        interval's rows the pass did not score, e.g. the quarantined ones: one pass over them) added."""
+        features = self.value.features
+        if unseen is not None:
+            features.pass_over(unseen, self.sample)
+        return features.current(), self.value.score.current()[SCORE_FEATURE]

@@ -21,7 +21,7 @@ from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
 from lakewatch.lakehouse.writes import replace_interval
-from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, partials_of, quantile_sample
+from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, quantile_sample
 from lakewatch.monitoring.events import EventRules, event_ids, group_events
 from lakewatch.monitoring.pass_summary import PassMonitor, PassSummary
 from lakewatch.packaging.package import ModelPackage, check_schema
@@ -97,14 +97,11 @@ def run_score(
                 if monitor is None:
                     return hourly, compute_drift(spark, settings, spec, interval, package, validated.interval_rows,
                                                  written, record.run_id, record.rows_anomalous, record.rows_in)
-                features = monitor.value.features
-                if counts.rows_quarantined:  # the rows the scoring pass did not see
-                    features = features.empty().merge(features).merge(partials_of(
-                        validated.quarantined, features.cols,
-                        dict(zip([c.name for c in features.cols], features.edges)), monitor.sample))
-                return hourly, record_drift(spark, settings, spec, interval, package, features.current(),
-                                            monitor.value.score.current()[SCORE_FEATURE], record.run_id,
-                                            record.rows_anomalous)
+                # the quarantined rows are the interval's rows the scoring pass did not see
+                unseen_rows = validated.quarantined if counts.rows_quarantined else None
+                features, score = monitor.summaries(unseen_rows)
+                return hourly, record_drift(spark, settings, spec, interval, package, features, score,
+                                            record.run_id, record.rows_anomalous)
 
         # independent Spark jobs and Delta commits: while one waits on the driver, the other keeps the cores busy
         # (their own times are sub-stages, "events_and_drift/...", overlapping)
