@@ -1,9 +1,11 @@
 """tcn's evidence beyond the forecast: a stuck metric shows in `flatline`, a level the metric is pinned at in
-training (a floor) does not; `level` is the largest |value|."""
+training (a floor) does not; `level` is the largest |value|; the forecast of seasonal residuals is not surprised
+by what the time-of-day profile expects."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from lakewatch.models.base import WindowSet
 from lakewatch.models.tcn import TCNConfig, TCNDetector
@@ -12,9 +14,9 @@ from lakewatch.scoring.windows import window_index
 W, K = 16, 6
 
 
-def detector() -> TCNDetector:
+def detector(flat_mode: str = "exact") -> TCNDetector:
     config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
-                       evidence=["forecast", "level", "flatline"], flat_points=K)
+                       evidence=["forecast", "level", "flatline"], flat_points=K, flat_mode=flat_mode)
     return TCNDetector(2, config)
 
 
@@ -27,8 +29,9 @@ def noisy(n: int, seed: int) -> np.ndarray:
     return x
 
 
-def test_flatline_fires_on_a_stuck_metric_but_not_at_a_floor_it_sits_on():
-    det = detector()
+@pytest.mark.parametrize("flat_mode", ["exact", "range"])
+def test_flatline_fires_on_a_stuck_metric_but_not_at_a_floor_it_sits_on(flat_mode):
+    det = detector(flat_mode)
     train = noisy(960, 0)
     codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
     det.fit(WindowSet(train, window_index(codes, ts, W, None)), seed=1)
@@ -41,10 +44,23 @@ def test_flatline_fires_on_a_stuck_metric_but_not_at_a_floor_it_sits_on():
     at_floor[-K:, 0] = normal[-K:, 0]
     out = det.score(np.stack([w[-W:] for w in (stuck, at_floor, normal)]))
     s = out.signals[:, flatline]
-    assert s[0] > 5.0  # log(usual range / 1e-3 of it): as flat as it gets
+    assert s[0] == pytest.approx(np.log(1000.0))  # log(usual range / 1e-3 of it): as flat as it gets
     assert s[1] < 2.0 and s[2] < 2.0
     assert np.argmax(out.contributions[0]) == 0  # the stuck metric carries the score
 
+
+def test_a_quiet_stretch_is_graded_by_range_and_no_flatline_when_exact():
+    quiet = noisy(3 * W, 5)
+    quiet[-K:, 0] = 0.3217 + np.linspace(0.0, 0.002, K)  # 1/1000 of a noisy range, not one value
+    signals = {}
+    for mode in ("exact", "range"):
+        det = detector(mode)
+        train = noisy(960, 0)
+        codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+        det.fit(WindowSet(train, window_index(codes, ts, W, None)), seed=1)
+        signals[mode] = det.score(quiet[None, -W:]).signals[0, det.signal_names.index("flatline")]
+    assert signals["exact"] == 0.0
+    assert signals["range"] > 5.0
 
 def test_level_is_the_largest_absolute_value_and_signals_follow_the_evidence_order():
     det = detector()
@@ -80,3 +96,25 @@ def test_relational_evidence_needs_several_features_and_finds_a_decoupled_one():
     relational = out.signals[:, 2]
     assert relational[0] < 3.0 and relational[1] > 8.0
     assert np.argmax(out.contributions[1]) == 1
+
+
+def test_the_residual_forecast_predicts_the_seasonal_residual_channels_not_the_values():
+    config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
+                       evidence=["forecast", "level", "seasonal"], forecast="residual")
+    det = TCNDetector(2, config)
+    assert det.target_offset == 2
+    assert TCNDetector(2, config.model_copy(update={"forecast": "value"})).target_offset == 0
+    assert TCNDetector(2, config.model_copy(update={"evidence": ["forecast", "level"]})).target_offset == 0
+    rng = np.random.default_rng(0)
+    train = rng.standard_normal((960, 4)).astype(np.float32) * 0.5  # 2 values, then their 2 residual channels
+    codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+    det.fit(WindowSet(train, window_index(codes, ts, W, None)), seed=1)
+    window = train[-W:].copy()
+    jumped = window.copy()
+    jumped[-1, :2] += 6.0  # the values jump, as the profile expects at this hour: the residuals do not
+    surprised = window.copy()
+    surprised[-1, 2:] += 6.0
+    out = det.score(np.stack([window, jumped, surprised]))
+    forecast = out.signals[:, 0]
+    assert forecast[1] == pytest.approx(forecast[0], rel=1e-5)
+    assert forecast[2] > 10 * forecast[0]

@@ -60,6 +60,10 @@ def test_first_model_is_production_and_package_is_complete(spark, lake):
     row = versions(spark, settings, "demo_metrics").first()
     assert row["training_version"] == 0 and row["training_start"] == TRAIN.start
     assert row["artifact"] == "artifacts/models/demo_metrics/v1"  # relative to the lakehouse: a moved lakehouse works
+    # each entity's tail comes back with the excesses behind its scale (the prior's share of 1 at least)
+    tails = load_package(spark, settings, trained.ref).calibrations().entity_tails
+    assert tails and all(t.excesses is not None and len(t.excesses) == PARAMS.entities and (t.excesses >= 1.0).all()
+                         for t in tails.values())
 
 
 def test_counts_add_up(spark, lake):

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from lakewatch.errors import DataError
-from lakewatch.scoring.calibration import calibrate, calibrated_values, p_values
+from lakewatch.scoring.calibration import (
+    Calibration,
+    calibrate,
+    calibrated_values,
+    fit_entity_tails,
+    p_values,
+    threshold_for,
+)
 
 
 def test_threshold_meets_the_target_rate_on_fresh_normal_data():
@@ -41,3 +48,47 @@ def test_small_rate_threshold_comes_from_the_tail():
 def test_too_few_heldout_rows_is_an_error():
     with pytest.raises(DataError, match="at least 20"):
         calibrate(np.ones(5), 0.01)
+
+
+def test_the_tail_is_lomax_with_the_excesses_behind_it_and_tends_to_the_exponential():
+    # 1..100: u = the 0.95 quantile = 95.05; the 5 excesses 0.95 .. 4.95 have mean beta = 2.95
+    cal = calibrate(np.arange(1.0, 101.0), 0.01)
+    assert (cal.tail_start, cal.tail_excesses) == (pytest.approx(95.05), 5)
+    assert cal.tail_scale == pytest.approx(2.95)
+    # at an excess of k x beta = 14.75: 0.05 x (1 + 1)^-5, where the exponential would claim 0.05 x e^-5
+    p = p_values(cal, np.array([95.05 + 14.75]))[0]
+    assert p == pytest.approx(0.05 / 32, rel=1e-9)
+    assert threshold_for(cal, 0.05 / 32) == pytest.approx(95.05 + 14.75, rel=1e-9)
+    # with many excesses the tail is the exponential's: 0.05 e^-4 at 4 mean excesses
+    many = calibrate(np.random.default_rng(3).exponential(1.0, 200_000), 1e-4)
+    x = many.tail_start + 4 * many.tail_scale
+    assert p_values(many, np.array([x]))[0] == pytest.approx(0.05 * np.exp(-4.0), rel=1e-3)
+
+
+def test_a_package_calibrated_before_the_lomax_tail_keeps_its_exponential():
+    old = {k: v for k, v in calibrate(np.arange(1.0, 101.0), 0.01).to_dict().items() if k != "tail_excesses"}
+    cal = Calibration.from_dict(old)
+    assert cal.tail_excesses == 0
+    assert p_values(cal, np.array([95.05 + 2 * 2.95]))[0] == pytest.approx(0.05 * np.exp(-2.0), rel=1e-9)
+    assert threshold_for(cal, 0.05 * np.exp(-2.0)) == pytest.approx(95.05 + 2 * 2.95, rel=1e-9)
+
+
+def test_an_entity_with_few_held_out_scores_gets_a_heavier_tail():
+    # global tail: u = 95.05, beta = 2.95 from 5 excesses (scores 1..100)
+    cal = calibrate(np.arange(1.0, 101.0), 0.01)
+    rich = np.arange(1.0, 401.0) / 4.0  # 400 scores 0.25 .. 100: u = 95.0125, 20 excesses of mean 2.6125
+    poor = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    codes = np.concatenate([np.zeros(len(rich), dtype=np.int64), np.ones(len(poor), dtype=np.int64), [2, 2]])
+    scores = np.concatenate([rich, poor, [50.0, 60.0]])
+    tails = fit_entity_tails(cal, codes, scores, 3, prior=20.0)
+    # own excesses plus the prior's share, prior x tail_fraction = 1; entity 2 (2 scores) keeps the global tail
+    assert tails.excesses.tolist() == [21.0, 2.0, 5.0]
+    assert tails.start[2] == cal.tail_start and tails.scale[2] == cal.tail_scale
+    # rich: beta shrunk as (20 x 2.6125 + 1 x 2.95) / 21; p at 10 excess units = 0.05 (1 + 10 / (21 beta))^-21
+    beta = (20 * 2.6125 + 2.95) / 21
+    u = (400 * 95.0125 + 20 * 95.05) / 420
+    got = tails.p_values(cal, np.array([u + 10.0]), np.array([0]), np.array([False]))[0]
+    assert got == pytest.approx(0.05 * (1 + 10.0 / (21 * beta)) ** -21, rel=1e-9)
+    # an unseen entity reads the global tail, whatever its position
+    unseen = tails.p_values(cal, np.array([cal.tail_start + 5.0]), np.array([1]), np.array([True]))[0]
+    assert unseen == pytest.approx(p_values(cal, np.array([cal.tail_start + 5.0]))[0], rel=1e-12)

@@ -38,6 +38,7 @@ from lakewatch.transforms.calendar import CHANNELS
 FLAT_LEVELS = 128  # flat levels kept per feature
 PINNED_REPEATS = 3  # an exact value seen this often in training is a level the feature gets pinned at
 FLAT_TOLERANCE = 1e-6  # normalised units: "exactly" flat, and "at" a known flat level
+FLAT_FLOOR = 1e-3  # a range is read down to this share of the usual one: log(1 / FLAT_FLOOR) is "exactly flat"
 Evidence = Literal["forecast", "level", "seasonal", "flatline", "relational"]
 
 
@@ -47,7 +48,14 @@ class TCNConfig(ModelConfig, LoopConfig):
     evidence: list[Evidence] = Field(
         default_factory=lambda: ["forecast", "level", "seasonal", "flatline", "relational"])
     bins: int = 24  # time-of-day bins of the seasonal profile ("seasonal" evidence; its residuals are inputs too)
-    flat_points: int = 6  # "flatline": the range of the last this many points against its usual size
+    flat_points: int = 6  # "flatline": the last this many points of a feature
+    # "exact": they hold exactly one value (a collector repeating a stale reading), not at a level the feature
+    # sits at in training; "range": their range against its usual size, graded (frozen with a little jitter too,
+    # at the cost of alarms wherever a slow metric is quieter than in training)
+    flat_mode: Literal["exact", "range"] = "exact"
+    # what the forecast predicts: the normalised values, or (with "seasonal" evidence) their residuals from the
+    # time-of-day profile, so that what happens every day at that hour (a scheduled jump) is no surprise
+    forecast: Literal["value", "residual"] = "residual"
     relational_ridge: float = 0.01  # "relational": ridge of each feature's regression on the others (models.relations)
 
     window: int = 64
@@ -120,10 +128,10 @@ def receptive_field(kernel: int, dilations: list[int]) -> int:
     return 1 + 2 * (kernel - 1) * sum(dilations)
 
 
-def _split(windows: torch.Tensor, n_features: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(every point but the last, with every channel; every point but the first, features only): the inputs
-    and what each position forecasts."""
-    return windows[:, :-1, :], windows[:, 1:, :n_features]
+def _split(windows: torch.Tensor, n_features: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(every point but the last, with every channel; every point but the first, the n_features channels from
+    `offset` only): the inputs and what each position forecasts."""
+    return windows[:, :-1, :], windows[:, 1:, offset:offset + n_features]
 
 
 @register
@@ -135,8 +143,9 @@ class TCNDetector(Detector):
     next value is the last one). So the detector reports, as separate signals that the plan calibrates per
     entity and combines (the smallest p-value, Bonferroni-corrected), besides the forecast surprise:
     level (the largest |normalised value|: a value the entity never takes), seasonal (the largest residual from
-    the entity's time-of-day profile: ordinary for the day, not for the hour) and flatline (how much smaller
-    than usual the range of the last `flat_points` points is: a stuck or frozen metric) and, with several
+    the entity's time-of-day profile: ordinary for the day, not for the hour) and flatline (the last
+    `flat_points` points hold exactly one value that is not a level the metric sits at in training: a stuck
+    metric; or, with `flat_mode: range`, how much smaller than usual their range is: frozen with jitter too) and, with several
     features, relational (how far each feature is from what the others at the same moment predict: a metric
     decoupled from the ones it follows, models.relations). `evidence` picks them.
     """
@@ -186,13 +195,18 @@ class TCNDetector(Detector):
         return CHANNELS[self.config.calendar]
 
     @property
+    def target_offset(self) -> int:
+        """The first input channel the forecast predicts: the features, or their seasonal residuals."""
+        return self.n_features if self.config.forecast == "residual" and self.seasonal_bins else 0
+
+    @property
     def seasonal_bins(self) -> int:
         return int(self.config.bins) if "seasonal" in self.config.evidence else 0
 
     def _nll(self, module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
         """Gaussian negative log-likelihood of every point forecast from at least `warm` points, averaged over
         positions and features, summed over members: per window."""
-        inputs, targets = _split(windows, self.n_features)
+        inputs, targets = _split(windows, self.n_features, self.target_offset)
         mean, log_scale = module(inputs)
         z = (targets[:, None] - mean) * torch.exp(-log_scale)
         nll = 0.5 * z.pow(2) + log_scale  # (n, members, T, features)
@@ -247,7 +261,7 @@ class TCNDetector(Detector):
         the window, so each forecast sees exactly what it would see in its own window."""
         seqs = np.ascontiguousarray(sequences, dtype=np.float32)
         w = torch.from_numpy(seqs).to(self.device)
-        inputs, targets = _split(w, self.n_features)
+        inputs, targets = _split(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, L - 1, d)
         first = self.context - 2  # the forecast of position context - 1
         k, d = self.config.flat_points, self.n_features
@@ -288,7 +302,9 @@ class TCNDetector(Detector):
                 e = np.abs(rows[:, d:2 * d].astype(np.float64))
             else:
                 ref = self.module.flat_ref[0].double().cpu().numpy()
-                e = np.log(ref / np.maximum(recent_range.astype(np.float64), 1e-3 * ref))
+                e = np.log(ref / np.maximum(recent_range.astype(np.float64), FLAT_FLOOR * ref))
+                if self.config.flat_mode == "exact":
+                    e = np.where(recent_range <= FLAT_TOLERANCE, -np.log(FLAT_FLOOR), 0.0)
                 i, j = np.nonzero(recent_range <= FLAT_TOLERANCE)  # exactly flat: at a pinned level, not stuck
                 levels = self.module.flat_levels[0].cpu().numpy()[j]  # (m, FLAT_LEVELS)
                 pinned = (np.abs(rows[i, j][:, None] - levels) <= FLAT_TOLERANCE).any(axis=1)
@@ -302,7 +318,7 @@ class TCNDetector(Detector):
     def score(self, windows: np.ndarray) -> DetectorOutput:
         win = np.ascontiguousarray(windows, dtype=np.float32)
         w = torch.from_numpy(win).to(self.device)
-        inputs, targets = _split(w, self.n_features)
+        inputs, targets = _split(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, T, d)
         k, d = self.config.flat_points, self.n_features
         return self._evidence(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:]),

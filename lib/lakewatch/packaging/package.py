@@ -145,8 +145,10 @@ class ModelPackage:
         tails = None
         if m["calibration_scope"] == "entity":
             table = self.entity_table() if table is None else table
-            tails = {k: EntityTails(table.column(f"tail:{k}:start").to_numpy(), table.column(f"tail:{k}:scale").to_numpy())
-                     for k in signals}
+            shape = lambda k: (table.column(f"tail:{k}:excesses").to_numpy()  # noqa: E731
+                               if f"tail:{k}:excesses" in table.column_names else None)
+            tails = {k: EntityTails(table.column(f"tail:{k}:start").to_numpy(), table.column(f"tail:{k}:scale").to_numpy(),
+                                    shape(k)) for k in signals}
         members = [Calibration.from_dict(c) for c in m.get("member_calibrations") or []] or None
         return Calibrations(signals, tails, members)
 
@@ -162,6 +164,8 @@ def build_package(manifest: dict[str, Any], detector: Detector, entities: Entity
     columns = {"spacing_s": spacing.seconds, **normalizer.columns(), **(seasonal.columns() if seasonal else {})}
     for name, tails in (calibrations.entity_tails or {}).items():
         columns[f"tail:{name}:start"], columns[f"tail:{name}:scale"] = tails.start, tails.scale
+        if tails.excesses is not None:
+            columns[f"tail:{name}:excesses"] = tails.excesses
     files[ENTITIES_FILE] = to_arrow_bytes(entities, columns)
     full = {
         **manifest,

@@ -1,8 +1,14 @@
 """Calibration: raw scores to tail p-values against held-out normal scores, and the alarm threshold.
 
 Below the tail the p-value is the empirical survival function of the held-out scores; in the tail
-(the top `tail_fraction`) it is an exponential fit to the excesses, so that scores beyond anything
-seen in held-out data still get distinct, ordered p-values instead of a floor of 1/(n+1).
+(the top `tail_fraction`) it is fitted to the excesses, so that scores beyond anything seen in held-out data
+still get distinct, ordered p-values instead of a floor of 1/(n+1).
+
+The tail is an exponential whose rate is only known from the k excesses that estimated it: its posterior
+predictive (rate ~ Gamma(k, k x mean excess)) is a Pareto II (Lomax) tail, P(excess > x) = (1 + x / (k beta))^-k.
+It tends to the exponential exp(-x / beta) as k grows, and is heavier when few excesses set it: a tail estimated
+from 5 held-out scores does not claim the 1e-12 p-values that one estimated from 500 may. Packages calibrated
+before this rule (k = 0) keep their exponential tail.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class Calibration:
     tail_fraction: float  # P(score > u) under held-out data
     tail_scale: float  # beta: mean excess over u
     n_heldout: int
+    tail_excesses: float = 0.0  # k: how many excesses set beta (0: the exponential tail of older packages)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,7 +56,8 @@ def calibrate(heldout_scores: np.ndarray, target_false_alarm_rate: float, tail_f
     u = float(np.quantile(scores, 1.0 - tail_fraction))
     excess = scores[scores > u] - u
     beta = float(excess.mean()) if len(excess) else float(np.std(scores) or 1e-12)
-    partial = Calibration(target_false_alarm_rate, 0.0, quantiles.tolist(), u, tail_fraction, max(beta, 1e-12), len(scores))
+    partial = Calibration(target_false_alarm_rate, 0.0, quantiles.tolist(), u, tail_fraction, max(beta, 1e-12), len(scores),
+                          float(max(len(excess), 1)))
     return Calibration(**{**asdict(partial), "threshold": threshold_for(partial, target_false_alarm_rate)})
 
 
@@ -58,7 +66,19 @@ def threshold_for(cal: Calibration, rate: float) -> float:
     if rate >= cal.tail_fraction:
         probs = np.linspace(0.0, 1.0, len(cal.quantiles))
         return float(np.interp(1.0 - rate, probs, cal.quantiles))
-    return cal.tail_start + cal.tail_scale * float(np.log(cal.tail_fraction / rate))
+    k, ratio = cal.tail_excesses, cal.tail_fraction / rate
+    if k <= 0:
+        return cal.tail_start + cal.tail_scale * float(np.log(ratio))
+    return cal.tail_start + cal.tail_scale * k * float(np.expm1(np.log(ratio) / k))
+
+
+def tail_probability(fraction: float, excess: np.ndarray, scale: np.ndarray, k: "np.ndarray | float") -> np.ndarray:
+    """P(score > u + excess) = fraction x the tail's survival at `excess` >= 0: Lomax with k excesses behind it
+    (the exponential where k is 0)."""
+    k = np.broadcast_to(np.asarray(k, dtype=np.float64), np.shape(excess))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lomax = np.exp(-k * np.log1p(excess / (np.maximum(k, 1e-300) * scale)))
+    return fraction * np.where(k > 0, lomax, np.exp(-excess / scale))
 
 
 def p_values(cal: Calibration, scores: np.ndarray) -> np.ndarray:
@@ -68,7 +88,7 @@ def p_values(cal: Calibration, scores: np.ndarray) -> np.ndarray:
     q = np.asarray(cal.quantiles)
     body = 1.0 - np.interp(s, q, probs)
     beyond = np.maximum(s - cal.tail_start, 0.0)  # the tail is only read past its start: no overflow before it
-    tail = cal.tail_fraction * np.exp(-beyond / cal.tail_scale)
+    tail = tail_probability(cal.tail_fraction, beyond, cal.tail_scale, cal.tail_excesses)
     return np.where(s > cal.tail_start, tail, np.maximum(body, cal.tail_fraction))
 
 
@@ -89,6 +109,7 @@ class EntityTails:
 
     start: np.ndarray  # (m,) u_e
     scale: np.ndarray  # (m,) beta_e
+    excesses: np.ndarray | None = None  # (m,) k_e: the excesses behind beta_e, the prior's included (None: exponential)
 
     def p_values(self, cal: Calibration, scores: np.ndarray, pos: np.ndarray, unseen: np.ndarray) -> np.ndarray:
         """Tail p-values for the entity of each score; below an entity's tail start, the global body read at the
@@ -98,15 +119,20 @@ class EntityTails:
             return p_values(cal, s)
         u = np.where(unseen, cal.tail_start, self.start[pos])
         beta = np.where(unseen, cal.tail_scale, self.scale[pos])
-        tail = cal.tail_fraction * np.exp(-np.maximum(s - u, 0.0) / beta)
+        k = 0.0 if self.excesses is None else np.where(unseen, cal.tail_excesses, self.excesses[pos])
+        tail = tail_probability(cal.tail_fraction, np.maximum(s - u, 0.0), beta, k)
         body = p_values(cal, s * (cal.tail_start / np.maximum(u, 1e-300)))
         return np.where(s > u, tail, np.maximum(body, cal.tail_fraction))
 
 
 def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m: int, prior: float) -> EntityTails:
     """Per-entity tails from held-out scores of entities 0..m-1 (codes): the entity's (1 - tail_fraction)
-    quantile and mean excess over it, each shrunk toward the global value as (n u_e + prior u) / (n + prior)."""
+    quantile and mean excess over it, each shrunk toward the global value as (n u_e + prior u) / (n + prior);
+    the excesses behind each scale are its own plus the prior's (prior x tail_fraction), so an entity that
+    had few held-out scores gets the heavier tail of a scale known from few. An entity with fewer than 5 has
+    the global tail."""
     start, scale = np.full(m, cal.tail_start), np.full(m, cal.tail_scale)
+    excesses = np.full(m, cal.tail_excesses)
     order = np.argsort(codes, kind="stable")
     c, s = codes[order], np.asarray(scores, dtype=np.float64)[order]
     bounds = np.flatnonzero(np.concatenate([[True], c[1:] != c[:-1], [True]]))
@@ -122,4 +148,5 @@ def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m:
         start[k] = (n * u + prior * cal.tail_start) / (n + prior)
         ne = len(excess)
         scale[k] = max((ne * beta + prior * cal.tail_fraction * cal.tail_scale) / (ne + prior * cal.tail_fraction), 1e-12)
-    return EntityTails(start, scale)
+        excesses[k] = ne + prior * cal.tail_fraction
+    return EntityTails(start, scale, excesses)
