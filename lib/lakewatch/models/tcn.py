@@ -145,9 +145,9 @@ class TCNDetector(Detector):
     level (the largest |normalised value|: a value the entity never takes), seasonal (the largest residual from
     the entity's time-of-day profile: ordinary for the day, not for the hour) and flatline (the last
     `flat_points` points hold exactly one value that is not a level the metric sits at in training: a stuck
-    metric; or, with `flat_mode: range`, how much smaller than usual their range is: frozen with jitter too) and, with several
-    features, relational (how far each feature is from what the others at the same moment predict: a metric
-    decoupled from the ones it follows, models.relations). `evidence` picks them.
+    metric; or, with `flat_mode: range`, how much smaller than usual their range is: frozen with jitter too)
+    and, with several features, relational (how far each feature is from what the others at the same moment
+    predict: a metric decoupled from the ones it follows, models.relations). `evidence` picks them.
     """
 
     name = "tcn"
@@ -301,10 +301,11 @@ class TCNDetector(Detector):
             elif kind == "seasonal":
                 e = np.abs(rows[:, d:2 * d].astype(np.float64))
             else:
-                ref = self.module.flat_ref[0].double().cpu().numpy()
-                e = np.log(ref / np.maximum(recent_range.astype(np.float64), FLAT_FLOOR * ref))
                 if self.config.flat_mode == "exact":
                     e = np.where(recent_range <= FLAT_TOLERANCE, -np.log(FLAT_FLOOR), 0.0)
+                else:
+                    ref = self.module.flat_ref[0].double().cpu().numpy()
+                    e = np.log(ref / np.maximum(recent_range.astype(np.float64), FLAT_FLOOR * ref))
                 i, j = np.nonzero(recent_range <= FLAT_TOLERANCE)  # exactly flat: at a pinned level, not stuck
                 levels = self.module.flat_levels[0].cpu().numpy()[j]  # (m, FLAT_LEVELS)
                 pinned = (np.abs(rows[i, j][:, None] - levels) <= FLAT_TOLERANCE).any(axis=1)

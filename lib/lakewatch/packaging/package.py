@@ -145,10 +145,11 @@ class ModelPackage:
         tails = None
         if m["calibration_scope"] == "entity":
             table = self.entity_table() if table is None else table
-            shape = lambda k: (table.column(f"tail:{k}:excesses").to_numpy()  # noqa: E731
-                               if f"tail:{k}:excesses" in table.column_names else None)
-            tails = {k: EntityTails(table.column(f"tail:{k}:start").to_numpy(), table.column(f"tail:{k}:scale").to_numpy(),
-                                    shape(k)) for k in signals}
+            # packages calibrated before the Lomax tail have no excesses column: their tails stay exponential
+            excesses = lambda k: (table.column(f"tail:{k}:excesses").to_numpy()  # noqa: E731
+                                  if f"tail:{k}:excesses" in table.column_names else None)
+            tails = {k: EntityTails(table.column(f"tail:{k}:start").to_numpy(),
+                                    table.column(f"tail:{k}:scale").to_numpy(), excesses(k)) for k in signals}
         members = [Calibration.from_dict(c) for c in m.get("member_calibrations") or []] or None
         return Calibrations(signals, tails, members)
 

@@ -56,8 +56,8 @@ def calibrate(heldout_scores: np.ndarray, target_false_alarm_rate: float, tail_f
     u = float(np.quantile(scores, 1.0 - tail_fraction))
     excess = scores[scores > u] - u
     beta = float(excess.mean()) if len(excess) else float(np.std(scores) or 1e-12)
-    partial = Calibration(target_false_alarm_rate, 0.0, quantiles.tolist(), u, tail_fraction, max(beta, 1e-12), len(scores),
-                          float(max(len(excess), 1)))
+    partial = Calibration(target_false_alarm_rate, 0.0, quantiles.tolist(), u, tail_fraction, max(beta, 1e-12),
+                          len(scores), float(max(len(excess), 1)))
     return Calibration(**{**asdict(partial), "threshold": threshold_for(partial, target_false_alarm_rate)})
 
 
