@@ -125,3 +125,5 @@ def test_the_sequence_path_gives_the_windows_scores(name):
     want = det.score(values[w.index[full]])
     assert np.allclose(got.score, want.score, rtol=1e-4, atol=1e-6)
     assert np.allclose(got.contributions, want.contributions, rtol=1e-4, atol=1e-6)
+    if want.signals is not None:  # every signal, not only the score, is the same on both paths
+        assert np.allclose(got.signals, want.signals, rtol=1e-4, atol=1e-6)

@@ -78,7 +78,7 @@ def test_level_is_the_largest_absolute_value_and_signals_follow_the_evidence_ord
 
 def test_relational_evidence_needs_several_features_and_finds_a_decoupled_one():
     config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
-                       evidence=["forecast", "level", "relational"])
+                       evidence=["forecast", "level", "relational"], relational_points=1)
     assert TCNDetector(1, config).signal_names == ("forecast", "level")  # one feature relates to nothing
     det = TCNDetector(3, config)
     assert det.signal_names == ("forecast", "level", "relational")
@@ -118,3 +118,25 @@ def test_the_residual_forecast_predicts_the_seasonal_residual_channels_not_the_v
     forecast = out.signals[:, 0]
     assert forecast[1] == pytest.approx(forecast[0], rel=1e-5)
     assert forecast[2] > 10 * forecast[0]
+
+
+def test_relational_evidence_averages_each_features_signed_residual_over_its_last_points():
+    config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
+                       evidence=["forecast", "relational"], relational_points=2)
+    det = TCNDetector(3, config)
+    assert det.signal_points("relational") == 2
+    rng = np.random.default_rng(0)
+    load = np.sin(np.arange(1200) / 20.0)
+    train = np.column_stack([load, 0.8 * load, -load]) + rng.normal(scale=0.1, size=(1200, 3))
+    codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+    det.fit(WindowSet(train.astype(np.float32), window_index(codes, ts, W, None)), seed=1)
+    z = det._relations().standardized
+    lasting, flipping = train[-W:].copy(), train[-W:].copy()
+    lasting[-2:, 1] += 1.0  # off the others' prediction by the same amount, twice
+    flipping[-2, 1] += 1.0
+    flipping[-1, 1] -= 1.0  # off by as much, but with the sign changing: noise-like
+    out = det.score(np.stack([lasting, flipping]).astype(np.float32))
+    for k, w in enumerate((lasting, flipping)):
+        expected = np.abs(z(w[-2:].astype(np.float32)).mean(axis=0)).max() * np.sqrt(2)
+        assert out.signals[k, 1] == pytest.approx(expected, rel=1e-9)
+    assert out.signals[0, 1] > 3 * out.signals[1, 1]

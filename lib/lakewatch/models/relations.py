@@ -42,8 +42,13 @@ class Relations:
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """|x - prediction| / scale per feature (n, d), in units of the training residuals' usual size."""
+        return np.abs(self.standardized(x))
+
+    def standardized(self, x: np.ndarray) -> np.ndarray:
+        """(x - prediction) / scale per feature (n, d): signed, so that residuals of consecutive points can be
+        averaged (a lasting decoupling keeps its sign, noise does not)."""
         xc = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -INPUT_CLIP, INPUT_CLIP)
-        return np.abs(_residual(xc, self.weights, self.bias)) / self.scale
+        return _residual(xc, self.weights, self.bias) / self.scale
 
 
 def _residual(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -57,6 +57,11 @@ class TCNConfig(ModelConfig, LoopConfig):
     # time-of-day profile, so that what happens every day at that hour (a scheduled jump) is no surprise
     forecast: Literal["value", "residual"] = "residual"
     relational_ridge: float = 0.01  # "relational": ridge of each feature's regression on the others (models.relations)
+    # "relational": each feature's signed residual averaged over the last this many points, in standard errors
+    # (x sqrt(points)): a decoupling that lasts keeps its sign and stands out of the noise by sqrt(points); the
+    # cost is points - 1 diluted points at an event's start and as many carrying it after its end
+    relational_points: int = 2
+    seasonal_points: int = 1  # "seasonal": the same average of each feature's residual from the time-of-day profile
 
     window: int = 64
     channels: int = 32
@@ -134,6 +139,12 @@ def _split(windows: torch.Tensor, n_features: int, offset: int = 0) -> tuple[tor
     return windows[:, :-1, :], windows[:, 1:, offset:offset + n_features]
 
 
+def _averaged(z: np.ndarray) -> np.ndarray:
+    """(n, m, d) signed standardised values of the last m points -> |their mean| x sqrt(m) (n, d): a standard
+    error, so that m = 1 is |z| itself and noise keeps its size whatever m."""
+    return np.abs(z.mean(axis=1)) * np.sqrt(z.shape[1])
+
+
 @register
 class TCNDetector(Detector):
     """Forecasts each point from the window before it; scores the surprise of what came, next to robust evidence
@@ -163,6 +174,9 @@ class TCNDetector(Detector):
             raise ConfigError(f"tcn: evidence must name 'forecast' and each kind once, got {list(config.evidence)}")
         if not 2 <= config.flat_points <= config.window:
             raise ConfigError(f"tcn: flat_points must be in 2..window ({config.window}), got {config.flat_points}")
+        for name in ("relational_points", "seasonal_points"):
+            if not 1 <= getattr(config, name) <= config.window:
+                raise ConfigError(f"tcn: {name} must be in 1..window ({config.window}), got {getattr(config, name)}")
         inputs = n_features * (2 if self.seasonal_bins else 1) + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
                                   list(config.dilations), config.dropout, float(np.log(config.min_scale)),
@@ -181,9 +195,10 @@ class TCNDetector(Detector):
         return tuple(k for k in self.signal_names if k in ("forecast", "relational"))
 
     def signal_points(self, name: str) -> int:
-        """level, seasonal and relational read the scored point only, flatline its last `flat_points`, forecast
-        the window."""
-        points = {"level": 1, "seasonal": 1, "relational": 1, "flatline": int(self.config.flat_points)}
+        """level reads the scored point only, seasonal and relational its last `seasonal_points` and
+        `relational_points`, flatline its last `flat_points`, forecast the window."""
+        points = {"level": 1, "seasonal": int(self.config.seasonal_points),
+                  "relational": int(self.config.relational_points), "flatline": int(self.config.flat_points)}
         return points.get(name, self.context)
 
     @property
@@ -193,6 +208,11 @@ class TCNDetector(Detector):
     @property
     def calendar_channels(self) -> int:
         return CHANNELS[self.config.calendar]
+
+    @property
+    def averaged_points(self) -> int:
+        """The most recent points any averaged evidence reads (`_evidence` gets that many per scored point)."""
+        return max(int(self.config.relational_points), int(self.config.seasonal_points))
 
     @property
     def target_offset(self) -> int:
@@ -264,11 +284,11 @@ class TCNDetector(Detector):
         inputs, targets = _split(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, L - 1, d)
         first = self.context - 2  # the forecast of position context - 1
-        k, d = self.config.flat_points, self.n_features
-        rows = seqs[:, self.context - 1:].reshape(-1, seqs.shape[2])
-        recent = np.lib.stride_tricks.sliding_window_view(seqs[:, :, :d], k, axis=1)[:, self.context - k:]
+        k, m, d = self.config.flat_points, self.averaged_points, self.n_features
+        last = lambda points, channels: np.lib.stride_tricks.sliding_window_view(  # noqa: E731
+            seqs[:, :, :channels], points, axis=1)[:, self.context - points:].reshape(-1, channels, points)
         return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
-                              rows, np.ptp(recent, axis=-1).reshape(-1, d))
+                              last(m, seqs.shape[2]).transpose(0, 2, 1), np.ptp(last(k, d), axis=-1))
 
     def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
                   targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -281,12 +301,14 @@ class TCNDetector(Detector):
         members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
         return r2, members.double().cpu().numpy()
 
-    def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
+    def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray,
                   recent_range: np.ndarray) -> DetectorOutput:
-        """The forecast's surprise (`_surprise`) with the other evidence of the same points: rows (n, channels) are
-        the scored points' inputs, recent_range (n, d) each feature's range over the last `flat_points` points.
+        """The forecast's surprise (`_surprise`) with the other evidence of the same points: recent (n,
+        relational_points, channels) are the inputs of each scored point and the points before it (the scored
+        one last), recent_range (n, d) each feature's range over the last `flat_points` points.
         Score: the forecast's mean r^2; contributions: each feature's share of its largest evidence."""
         d = self.n_features
+        rows = recent[:, -1]
         r2, members = surprise
         score = r2.mean(axis=1)
         per_feature, signals = [r2], []
@@ -295,11 +317,13 @@ class TCNDetector(Detector):
                 signals.append(score)
                 continue
             if kind == "relational":
-                e = self._relations().residuals(self._related(rows))
+                m = self.config.relational_points
+                z = self._relations().standardized(self._related(recent[:, -m:].reshape(-1, recent.shape[2])))
+                e = _averaged(z.reshape(len(recent), m, d))
             elif kind == "level":
                 e = np.abs(rows[:, :d].astype(np.float64))
             elif kind == "seasonal":
-                e = np.abs(rows[:, d:2 * d].astype(np.float64))
+                e = _averaged(recent[:, -self.config.seasonal_points:, d:2 * d].astype(np.float64))
             else:
                 if self.config.flat_mode == "exact":
                     e = np.where(recent_range <= FLAT_TOLERANCE, -np.log(FLAT_FLOOR), 0.0)
@@ -321,9 +345,9 @@ class TCNDetector(Detector):
         w = torch.from_numpy(win).to(self.device)
         inputs, targets = _split(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, T, d)
-        k, d = self.config.flat_points, self.n_features
+        k, m, d = self.config.flat_points, self.averaged_points, self.n_features
         return self._evidence(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:]),
-                              win[:, -1], np.ptp(win[:, -k:, :d], axis=1))
+                              win[:, -m:], np.ptp(win[:, -k:, :d], axis=1))
 
     def state(self) -> list[dict[str, torch.Tensor]]:
         """One dict per member, cut out of the grouped network (so that each member is its own file)."""
