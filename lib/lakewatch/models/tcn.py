@@ -304,7 +304,7 @@ class TCNDetector(Detector):
     def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray,
                   recent_range: np.ndarray) -> DetectorOutput:
         """The forecast's surprise (`_surprise`) with the other evidence of the same points: recent (n,
-        relational_points, channels) are the inputs of each scored point and the points before it (the scored
+        averaged_points, channels) are the inputs of each scored point and the points before it (the scored
         one last), recent_range (n, d) each feature's range over the last `flat_points` points.
         Score: the forecast's mean r^2; contributions: each feature's share of its largest evidence."""
         d = self.n_features
@@ -325,12 +325,13 @@ class TCNDetector(Detector):
             elif kind == "seasonal":
                 e = _averaged(recent[:, -self.config.seasonal_points:, d:2 * d].astype(np.float64))
             else:
+                flat = recent_range <= FLAT_TOLERANCE
                 if self.config.flat_mode == "exact":
-                    e = np.where(recent_range <= FLAT_TOLERANCE, -np.log(FLAT_FLOOR), 0.0)
+                    e = np.where(flat, -np.log(FLAT_FLOOR), 0.0)
                 else:
                     ref = self.module.flat_ref[0].double().cpu().numpy()
                     e = np.log(ref / np.maximum(recent_range.astype(np.float64), FLAT_FLOOR * ref))
-                i, j = np.nonzero(recent_range <= FLAT_TOLERANCE)  # exactly flat: at a pinned level, not stuck
+                i, j = np.nonzero(flat)  # exactly flat: at a pinned level, not stuck
                 levels = self.module.flat_levels[0].cpu().numpy()[j]  # (m, FLAT_LEVELS)
                 pinned = (np.abs(rows[i, j][:, None] - levels) <= FLAT_TOLERANCE).any(axis=1)
                 e[i[pinned], j[pinned]] = np.minimum(e[i[pinned], j[pinned]], 0.0)
