@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(CURDIR)/$(BIN)/python
 DEMO_START ?= 2026-03-02
 
-.PHONY: setup test demo airflow airflow-password bench bench-windows bench-quality clean
+.PHONY: setup test demo airflow airflow-password bench bench-windows bench-quality bench-signals clean
 
 setup: $(INSTALLED) $(JARS)
 
@@ -102,6 +102,11 @@ bench: setup
 # Detection quality: every registered model through `lakewatch backtest` on NAB and the demo data (bench/quality.py).
 bench-quality: setup
 	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.quality $(QUALITY_ARGS)
+
+# Each signal of the default model apart on a walk-forward test week: its calibration's transfer, its ranking, the
+# fused score's false alarms it owns (bench/signals.py; run bench-quality first: it writes the datasets).
+bench-signals: setup
+	PYTHONPATH=$(CURDIR) $(BIN)/python -m bench.signals $(BENCH_SIGNALS_ARGS)
 
 # How causal windows are assembled in Spark, against the row-wise path (see bench/windows.py).
 bench-windows: setup

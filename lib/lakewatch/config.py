@@ -58,6 +58,8 @@ class TrainingSettings(_Strict):
     window_max_horizon_days: float = 14.0  # and never further than this (a sparse entity warms up instead)
     calibration_scope: Literal["entity", "global"] = "entity"  # entity: each entity's own tails, shrunk to global
     entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
+    # how a row's signals' p-values make one (scoring.calibration.fuse): the smallest x S, or their harmonic mean
+    signal_fusion: Literal["bonferroni", "harmonic"] = "bonferroni"
 
 
 class CascadeSettings(_Strict):

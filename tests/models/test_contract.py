@@ -127,3 +127,19 @@ def test_the_sequence_path_gives_the_windows_scores(name):
     assert np.allclose(got.contributions, want.contributions, rtol=1e-4, atol=1e-6)
     if want.signals is not None:  # every signal, not only the score, is the same on both paths
         assert np.allclose(got.signals, want.signals, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("fusion", ["bonferroni", "harmonic"])
+def test_the_plan_fuses_a_rows_signals_by_the_packages_rule(fusion):
+    det, _, (entity, ts, values, w, _) = fitted("baseline", 2)  # two signals: level and seasonal
+    x = series(2)[2]
+    signals = det.score(values[w.index]).signals
+    cals = {name: calibrate(signals[:, k], 0.01) for k, name in enumerate(det.signal_names)}
+    plan = identity_plan(det, 2).with_calibrations(Calibrations(cals, fusion=fusion))
+    out, _, at = plan.detect_raw(entity, ts, x)
+    p = plan.signal_p_values(out, at)
+    assert p.shape == (len(x), 2) and ((p > 0) & (p <= 1)).all()
+    want = (np.minimum(1.0, 2 * np.minimum(p[:, 0], p[:, 1])) if fusion == "bonferroni"
+            else np.minimum(1.0, 2 / (1 / p[:, 0] + 1 / p[:, 1])))
+    assert np.allclose(plan.p_values(out, at), want, rtol=1e-12)
+    assert np.allclose(plan.score_rows(entity, ts, x).calibrated, 1.0 - want, rtol=1e-12)

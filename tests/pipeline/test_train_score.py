@@ -61,7 +61,10 @@ def test_first_model_is_production_and_package_is_complete(spark, lake):
     assert row["training_version"] == 0 and row["training_start"] == TRAIN.start
     assert row["artifact"] == "artifacts/models/demo_metrics/v1"  # relative to the lakehouse: a moved lakehouse works
     # each entity's tail comes back with the excesses behind its scale (the prior's share of 1 at least)
-    tails = load_package(spark, settings, trained.ref).calibrations().entity_tails
+    package = load_package(spark, settings, trained.ref)
+    tails = package.calibrations().entity_tails
+    # and the rule that fuses its signals, Bonferroni unless the profile says otherwise
+    assert package.manifest["signal_fusion"] == "bonferroni" == package.calibrations().fusion
     assert tails and all(t.excesses is not None and len(t.excesses) == PARAMS.entities and (t.excesses >= 1.0).all()
                          for t in tails.values())
 

@@ -9,6 +9,7 @@ from lakewatch.scoring.calibration import (
     calibrate,
     calibrated_values,
     fit_entity_tails,
+    fuse,
     p_values,
     threshold_for,
 )
@@ -92,3 +93,38 @@ def test_an_entity_with_few_held_out_scores_gets_a_heavier_tail():
     # an unseen entity reads the global tail, whatever its position
     unseen = tails.p_values(cal, np.array([cal.tail_start + 5.0]), np.array([1]), np.array([True]))[0]
     assert unseen == pytest.approx(p_values(cal, np.array([cal.tail_start + 5.0]))[0], rel=1e-12)
+
+
+def test_bonferroni_fusion_is_the_smallest_p_value_times_the_signals():
+    p = np.array([[0.01, 0.5, 0.9], [0.2, 0.3, 0.4], [1.0, 1.0, 1.0]])
+    assert fuse(p, "bonferroni") == pytest.approx([0.03, 0.6, 1.0])
+
+
+def test_harmonic_fusion_adds_up_signals_that_agree_and_equals_bonferroni_for_one():
+    # worked by hand: 3 / (1/0.01 + 1/0.01 + 1/0.01) = 0.01; 3 / (100 + 2 + 1) = 0.029126...
+    p = np.array([[0.01, 0.01, 0.01], [0.01, 0.5, 1.0], [1e-6, 1.0, 1.0], [0.5, 0.5, 0.5]])
+    assert fuse(p, "harmonic") == pytest.approx([0.01, 3 / 103, 3 / (1e6 + 2), 0.5])
+    # three signals at 0.01 together are 3x stronger evidence than Bonferroni's smallest x 3 says
+    assert fuse(p, "harmonic")[0] < fuse(p, "bonferroni")[0]
+    # one signal far below the others: the two rules agree to within a ratio of (S - 1) p / 1
+    assert fuse(p, "harmonic")[2] == pytest.approx(fuse(p, "bonferroni")[2], rel=1e-5)
+
+
+def test_harmonic_fusion_is_close_to_its_nominal_rate_on_dependent_signals():
+    # three correlated z-scores of one normal point (as level / seasonal / forecast read the same values)
+    rng = np.random.default_rng(3)
+    common = rng.standard_normal(400_000)
+    z = np.column_stack([0.7 * common + np.sqrt(1 - 0.49) * rng.standard_normal(len(common)) for _ in range(3)])
+    from math import erfc, sqrt
+    p = np.vectorize(lambda v: erfc(abs(v) / sqrt(2)))(z)
+    for rate in (0.01, 0.001):
+        got = float((fuse(p, "harmonic") <= rate).mean())
+        assert 0.5 * rate < got < 1.6 * rate  # Wilson's HMP is slightly anti-conservative, never by 2x here
+        assert float((fuse(p, "bonferroni") <= rate).mean()) <= rate  # Bonferroni is conservative
+
+
+def test_fusion_floors_zero_p_values_and_rejects_an_unknown_rule():
+    assert np.isfinite(fuse(np.array([[0.0, 1.0]]), "harmonic")).all()
+    assert fuse(np.array([[0.0, 1.0]]), "harmonic")[0] > 0
+    with pytest.raises(ValueError, match="unknown fusion 'fisher'"):
+        fuse(np.array([[0.1]]), "fisher")

@@ -151,7 +151,8 @@ class ModelPackage:
             tails = {k: EntityTails(table.column(f"tail:{k}:start").to_numpy(),
                                     table.column(f"tail:{k}:scale").to_numpy(), excesses(k)) for k in signals}
         members = [Calibration.from_dict(c) for c in m.get("member_calibrations") or []] or None
-        return Calibrations(signals, tails, members)
+        # packages made before the fusion was a choice fused by Bonferroni
+        return Calibrations(signals, tails, members, m.get("signal_fusion", "bonferroni"))
 
     @property
     def target_false_alarm_rate(self) -> float:
@@ -183,6 +184,7 @@ def build_package(manifest: dict[str, Any], detector: Detector, entities: Entity
                        "seasonal": {"bins": seasonal.bins} if seasonal else None},
         "calibrations": {k: c.to_dict() for k, c in calibrations.signals.items()},
         "calibration_scope": "entity" if calibrations.entity_tails else "global",
+        "signal_fusion": calibrations.fusion,
         "member_calibrations": [c.to_dict() for c in calibrations.members] if calibrations.members else None,
         "files": {name: {"sha256": sha256(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }

@@ -232,7 +232,7 @@ def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_
     members = None
     if out.members is not None:
         members = [calibrate(out.members[held, k], rate) for k in range(out.members.shape[1])]
-    return Calibrations(cals, tails, members)
+    return Calibrations(cals, tails, members, cfg.signal_fusion)
 
 
 def run_train(

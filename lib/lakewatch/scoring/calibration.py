@@ -21,6 +21,8 @@ from lakewatch.errors import DataError
 
 QUANTILE_POINTS = 512
 TAIL_FRACTION = 0.05
+FUSIONS = ("bonferroni", "harmonic")
+P_FLOOR = 1e-300  # a p-value is read at least this large when fused (1 / p must stay finite)
 
 
 @dataclass(frozen=True)
@@ -150,3 +152,24 @@ def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m:
         scale[k] = max((ne * beta + prior * cal.tail_fraction * cal.tail_scale) / (ne + prior * cal.tail_fraction), 1e-12)
         excesses[k] = ne + prior * cal.tail_fraction
     return EntityTails(start, scale, excesses)
+
+
+def fuse(p: np.ndarray, method: str = "bonferroni") -> np.ndarray:
+    """One p-value per row from each signal's (n, S): how unusual the row is, whichever signal says so.
+
+    bonferroni: the smallest times S (S chances to look unusual; valid under any dependence).
+    harmonic: the harmonic mean p-value, S / sum_i 1 / p_i (Wilson, PNAS 2019), capped at 1. With one signal far
+    smaller than the others it equals Bonferroni; where several signals are moderately unusual together (a
+    metric off its hour's profile *and* off what the others predict) their evidence adds up, which the smallest
+    alone ignores. It stays approximately valid under the dependence these signals have (they read the same
+    points), which Fisher's product would not.
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), P_FLOOR, 1.0)
+    if p.ndim != 2 or p.shape[1] == 0:
+        raise ValueError(f"fuse needs (rows, signals) p-values, got shape {p.shape}")
+    s = p.shape[1]
+    if method == "bonferroni":
+        return np.minimum(1.0, s * p.min(axis=1))
+    if method == "harmonic":
+        return np.minimum(1.0, s / (1.0 / p).sum(axis=1))
+    raise ValueError(f"unknown fusion {method!r} (known: {', '.join(FUSIONS)})")

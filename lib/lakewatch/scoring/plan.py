@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakewatch.models.base import Detector, DetectorOutput
-from lakewatch.scoring.calibration import Calibration, EntityTails, p_values
+from lakewatch.scoring.calibration import Calibration, EntityTails, fuse, p_values
 from lakewatch.scoring.windows import WindowIndex, gather, window_index
 from lakewatch.transforms.calendar import calendar_features
 from lakewatch.transforms.entities import EntityIndex, Located, Spacing
@@ -64,6 +64,7 @@ class Calibrations:
     signals: dict[str, Calibration]
     entity_tails: dict[str, EntityTails] | None = None
     members: list[Calibration] | None = None
+    fusion: str = "bonferroni"  # how the signals' p-values make one (calibration.fuse)
 
     @property
     def target_false_alarm_rate(self) -> float:
@@ -149,9 +150,8 @@ class ScoringPlan:
         raw = out.score[:, None] if out.signals is None else out.signals
         return np.nan_to_num(np.asarray(raw, dtype=np.float64), nan=np.inf, posinf=np.inf)
 
-    def p_values(self, out: DetectorOutput, located: Located) -> np.ndarray:
-        """Each signal's p-value (the entity's own tail when calibrated per entity), and the smallest of them
-        times the number of signals (Bonferroni: S chances to look unusual)."""
+    def signal_p_values(self, out: DetectorOutput, located: Located) -> np.ndarray:
+        """(n, S): each signal's p-value, from the entity's own tail when calibrated per entity."""
         cals = self.calibrations
         signals = self.signal_matrix(out)
         ps = []
@@ -161,7 +161,12 @@ class ScoringPlan:
                 ps.append(p_values(cals.signals[name], signals[:, k]))
             else:
                 ps.append(tails.p_values(cals.signals[name], signals[:, k], located.pos, located.unseen))
-        return np.minimum(1.0, len(ps) * np.min(np.column_stack(ps), axis=1))
+        return np.column_stack(ps)
+
+    def p_values(self, out: DetectorOutput, located: Located) -> np.ndarray:
+        """The signals' p-values fused into one by the package's rule (`calibration.fuse`: Bonferroni or the
+        harmonic mean p-value)."""
+        return fuse(self.signal_p_values(out, located), self.calibrations.fusion)
 
     def uncertainty(self, out: DetectorOutput) -> np.ndarray | None:
         """The spread (standard deviation) of the ensemble members' surprise, -log10 p under each member's own
@@ -182,18 +187,24 @@ class ScoringPlan:
         int64 microseconds (may be None for row-wise models without calendar inputs); x: (N, d) raw feature
         values. Rows that are not targets serve as history only.
         """
+        return self.finish(*self.detect_raw(entity, ts, x, targets))
+
+    def detect_raw(self, entity: "pa.Array | np.ndarray | None", ts: np.ndarray | None, x: np.ndarray,
+                   targets: np.ndarray | None = None) -> tuple[DetectorOutput, np.ndarray, Located]:
+        """`score_rows` up to the detector: its output for the target rows, which of them are warming up, and
+        where their entities are (what `finish` and `signal_p_values` need)."""
         located = self.locate(entity, len(x))
         values = self.model_inputs(x, ts, located)
         rows = np.arange(len(values)) if targets is None else np.asarray(targets, dtype=np.int64)
         at = Located(located.pos[rows], located.unseen[rows])
         if self.context == 1:
             windows = WindowIndex(rows.astype(np.int32)[:, None], np.ones(len(rows), dtype=np.int32))
-            return self.finish(self.detect(values, windows), windows.warming_up, at)
+            return self.detect(values, windows), windows.warming_up, at
         if entity is None or ts is None:
             raise ValueError("a model with context > 1 needs each row's entity and timestamp")
         codes = entity_codes(entity)
         windows = window_index(codes, ts, self.context, self.horizons(located), rows)
-        return self.finish(self.detect_rows(values, codes, windows, rows), windows.warming_up, at)
+        return self.detect_rows(values, codes, windows, rows), windows.warming_up, at
 
     def detect_rows(self, values: np.ndarray, codes: np.ndarray, windows: WindowIndex, rows: np.ndarray) -> DetectorOutput:
         """The detector's output for the windows ending at `rows`: runs of consecutive rows with whole windows
