@@ -39,16 +39,20 @@ from lakewatch.scoring.plan import surprise
 NOMINAL = (1e-3, 1e-4)
 
 
-def ranking(p: np.ndarray, anomaly: np.ndarray) -> dict[str, float]:
-    """PR-AUC and event recall at OPERATING_FAR of p-values (n,), against each point's anomaly id (None: normal),
-    binned as `monitoring.evaluate` bins surprise."""
-    key = np.floor(np.minimum(surprise(p), SURPRISE_CAP) * BINS_PER_UNIT)
+def surprise_bins(p: np.ndarray) -> np.ndarray:
+    """p-values as `monitoring.evaluate` bins them: -log10 p, capped, in steps of 1 / BINS_PER_UNIT."""
+    return np.floor(np.minimum(surprise(p), SURPRISE_CAP) * BINS_PER_UNIT)
+
+
+def ranking(key: np.ndarray, anomaly: np.ndarray) -> dict[str, float]:
+    """PR-AUC and event recall at OPERATING_FAR of binned surprises (n,) (`surprise_bins`), against each point's
+    anomaly id (None: normal)."""
     label = pd.notna(anomaly)
-    keys = np.unique(key)[::-1]
-    pos = np.array([np.sum(label & (key == k)) for k in keys])
-    neg = np.array([np.sum(~label & (key == k)) for k in keys])
+    keys, at_key = np.unique(-key, return_inverse=True)  # from the highest surprise down
+    pos = np.bincount(at_key, weights=label, minlength=len(keys))
+    neg = np.bincount(at_key, weights=~label, minlength=len(keys))
     _, pr_auc = auc_from_histogram(pos, neg)
-    at = operating_bin(neg, keys, OPERATING_FAR)
+    at = operating_bin(neg, -keys, OPERATING_FAR)
     peaks = pd.Series(key[label]).groupby(np.asarray(anomaly)[label]).max()
     return {"pr_auc": pr_auc, "event_recall_at_far": float((peaks >= at).mean()) if len(peaks) else float("nan"),
             "operating_bin": at}
@@ -58,12 +62,12 @@ def signal_table(names: list[str], p: np.ndarray, fusion: str, anomaly: np.ndarr
     """One row per signal and one for the fusion: the calibration's transfer and the ranking's quality."""
     normal = pd.isna(anomaly)
     fused = fuse(p, fusion)
+    fused_key = surprise_bins(fused)
     owner = np.asarray(names)[np.argmin(p, axis=1)]
-    at = ranking(fused, anomaly)["operating_bin"]
-    alarms = normal & (np.floor(np.minimum(surprise(fused), SURPRISE_CAP) * BINS_PER_UNIT) >= at)
+    alarms = normal & (fused_key >= ranking(fused_key, anomaly)["operating_bin"])
     rows = []
     for name, col in [*zip(names, p.T), (f"fused ({fusion})", fused)]:
-        r = ranking(col, anomaly)
+        r = ranking(surprise_bins(col), anomaly)
         ratios = [float(np.mean(col[normal] <= q)) / q for q in NOMINAL]
         owned = int(np.sum(alarms & (owner == name))) if name in names else int(alarms.sum())
         rows.append([name, *[round(x, 2) for x in ratios], round(r["pr_auc"], 4), round(r["event_recall_at_far"], 4),

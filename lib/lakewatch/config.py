@@ -41,6 +41,9 @@ class SparkSettings(_Strict):
     options: dict[str, str] = Field(default_factory=dict)
 
 
+Fusion = Literal["bonferroni", "harmonic"]  # how a row's signals' p-values make one (scoring.calibration.fuse)
+
+
 class TrainingSettings(_Strict):
     """What every model's training shares: the model type, the sample, the hold-out and the calibration target.
 
@@ -58,8 +61,7 @@ class TrainingSettings(_Strict):
     window_max_horizon_days: float = 14.0  # and never further than this (a sparse entity warms up instead)
     calibration_scope: Literal["entity", "global"] = "entity"  # entity: each entity's own tails, shrunk to global
     entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
-    # how a row's signals' p-values make one (scoring.calibration.fuse): the smallest x S, or their harmonic mean
-    signal_fusion: Literal["bonferroni", "harmonic"] = "bonferroni"
+    signal_fusion: Fusion = "bonferroni"  # the smallest p-value x S, or their harmonic mean
 
 
 class CascadeSettings(_Strict):

@@ -1,4 +1,6 @@
-"""Calibration maths on numpy: p-values, threshold at the target false-alarm rate."""
+"""Calibration maths on numpy: p-values, threshold at the target false-alarm rate, fusion of signals."""
+
+from math import erfc, sqrt
 
 import numpy as np
 import pytest
@@ -115,7 +117,6 @@ def test_harmonic_fusion_is_close_to_its_nominal_rate_on_dependent_signals():
     rng = np.random.default_rng(3)
     common = rng.standard_normal(400_000)
     z = np.column_stack([0.7 * common + np.sqrt(1 - 0.49) * rng.standard_normal(len(common)) for _ in range(3)])
-    from math import erfc, sqrt
     p = np.vectorize(lambda v: erfc(abs(v) / sqrt(2)))(z)
     for rate in (0.01, 0.001):
         got = float((fuse(p, "harmonic") <= rate).mean())

@@ -14,14 +14,16 @@ before this rule (k = 0) keep their exponential tail.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import get_args
 
 import numpy as np
 
+from lakewatch.config import Fusion
 from lakewatch.errors import DataError
 
 QUANTILE_POINTS = 512
 TAIL_FRACTION = 0.05
-FUSIONS = ("bonferroni", "harmonic")
+FUSIONS = get_args(Fusion)
 P_FLOOR = 1e-300  # a p-value is read at least this large when fused (1 / p must stay finite)
 
 
@@ -154,7 +156,7 @@ def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m:
     return EntityTails(start, scale, excesses)
 
 
-def fuse(p: np.ndarray, method: str = "bonferroni") -> np.ndarray:
+def fuse(p: np.ndarray, method: Fusion = "bonferroni") -> np.ndarray:
     """One p-value per row from each signal's (n, S): how unusual the row is, whichever signal says so.
 
     bonferroni: the smallest times S (S chances to look unusual; valid under any dependence).

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakewatch.config import Fusion
 from lakewatch.models.base import Detector, DetectorOutput
 from lakewatch.scoring.calibration import Calibration, EntityTails, fuse, p_values
 from lakewatch.scoring.windows import WindowIndex, gather, window_index
@@ -64,7 +65,7 @@ class Calibrations:
     signals: dict[str, Calibration]
     entity_tails: dict[str, EntityTails] | None = None
     members: list[Calibration] | None = None
-    fusion: str = "bonferroni"  # how the signals' p-values make one (calibration.fuse)
+    fusion: Fusion = "bonferroni"  # how the signals' p-values make one (calibration.fuse)
 
     @property
     def target_false_alarm_rate(self) -> float:
