@@ -62,6 +62,10 @@ class TrainingSettings(_Strict):
     calibration_scope: Literal["entity", "global"] = "entity"  # entity: each entity's own tails, shrunk to global
     entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
     signal_fusion: Fusion = "bonferroni"  # the smallest p-value x S, or their harmonic mean
+    # the seasonal residuals a model is fitted on: each row's from the profile of the other folds of its entity's
+    # span, cut in this many (transforms.seasonal.CrossFittedProfile: out-of-sample residuals, as scoring sees
+    # them); 1: from the profile of all of it (in-sample). Calibration reads the full profile either way.
+    seasonal_folds: int = Field(default=4, ge=1)
 
 
 class CascadeSettings(_Strict):

@@ -1,5 +1,6 @@
 """A one-feature dataset (two real NAB series) trains and scores end to end, row-wise (the scalar Arrow UDF, where
-the one-column batch once crashed) and with windows."""
+the one-column batch once crashed) and with windows; the temporal model is fitted on cross-fitted seasonal
+residuals and calibrated on the profile scoring reads."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pyspark.sql import functions as F
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.tables import SCORES, raw_table_path
+from lakewatch.packaging.registry import load_package
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
+from lakewatch.transforms.seasonal import CrossFittedProfile
 
 SERIES = ["artificialWithAnomaly/art_daily_jumpsup", "artificialWithAnomaly/art_daily_flatmiddle"]
 TRAIN = Interval(date(2014, 4, 1), date(2014, 4, 4))
@@ -45,3 +48,21 @@ def test_one_feature_trains_and_scores(spark, lake, model):
     assert scores.where("isnan(score) OR score IS NULL OR calibrated IS NULL").count() == 0
     assert scores.where("is_anomaly AND top_features[0].feature = 'value' AND top_features[0].share = 1.0").count() \
         == record.rows_anomalous
+
+
+def test_the_model_is_fitted_on_cross_fitted_residuals_and_packaged_with_the_full_profile(spark, lake):
+    settings, spec = lake
+    in_sample = settings.model_copy(update={"training": settings.training.model_copy(update={"seasonal_folds": 1})})
+    assert settings.training.seasonal_folds > 1  # cross-fitted by default
+    files, profiles = {}, {}
+    for name, s in (("uni_folds", settings), ("uni_in_sample", in_sample)):
+        package = load_package(spark, s, run_train(spark, s, spec, TRAIN, "tcn", name=name).ref)
+        files[name] = {f: v["sha256"] for f, v in package.manifest["files"].items()}
+        profiles[name] = package.plan().seasonal
+    # the same profile goes into both packages (scoring reads the full one); the networks were fitted on
+    # different residuals, so every member's weights differ
+    assert profiles["uni_folds"] is not None and not isinstance(profiles["uni_folds"], CrossFittedProfile)
+    for field in ("median", "scale"):
+        assert (getattr(profiles["uni_folds"], field) == getattr(profiles["uni_in_sample"], field)).all()
+    members = [f for f in files["uni_folds"] if f.startswith("member-")]
+    assert members and all(files["uni_folds"][f] != files["uni_in_sample"][f] for f in members)

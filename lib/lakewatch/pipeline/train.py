@@ -3,7 +3,8 @@
 1. The interval's rows, typed and checked as validation does; labeled anomalies and the spans analysts confirmed
    as anomalies (feedback) left out.
 2. One rollup aggregation: per-entity and global statistics (normalisation), and the rows' spacing (the
-   cadence, when the spec gives none).
+   cadence, when the spec gives none); for a model with seasonal inputs, the time-of-day profile, and its
+   cross-fitted reading that the model is fitted on (transforms.seasonal.CrossFittedProfile).
 3. A block sample (data.sampling): contiguous per-entity blocks, whole blocks held out, brought to the
    driver sorted by (entity, ts) with the history their windows need.
 4. The detector is fitted on the training windows; the scoring plan scores every sampled row's window once: the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable
 
@@ -44,7 +45,7 @@ from lakewatch.packaging.registry import CANDIDATE, PRODUCTION, ModelRef, next_v
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.calibration import calibrate, fit_entity_tails
 from lakewatch.scoring.plan import Calibrations, ScoringPlan, WindowRules, entity_codes
-from lakewatch.transforms.fitting import seasonal_profile, training_stats
+from lakewatch.transforms.fitting import cross_fitted, seasonal_profile, training_stats
 from lakewatch.transforms.normalization import NormalizationConfig, location_scale
 
 if TYPE_CHECKING:
@@ -140,12 +141,15 @@ def fit_package(
                             min(cap_us, int(round(max(widest, spacing.global_seconds) * context
                                                   * cfg.window_horizon_factor * 1e6))))
     normalizer = stats.normalizer(features, detector.config.normalization)
-    seasonal = None
+    seasonal, training_seasonal = None, None
     if detector.seasonal_bins:
         _, robust_scale = location_scale(stats.per_entity, NormalizationConfig(),
                                          normalizer.global_scale if len(normalizer.global_scale) else None)
         seasonal = seasonal_profile(normal, features, detector.seasonal_bins, list(stats.entities),
                                     stats.per_entity.median, SEASONAL_FLOOR * robust_scale)
+        training_seasonal = seasonal
+        if cfg.seasonal_folds > 1:
+            training_seasonal = cross_fitted(normal, seasonal, list(stats.entities), stats.span_us, cfg.seasonal_folds)
     plan = ScoringPlan(features, index, normalizer, spacing, detector, None, rules, seasonal,
                        top_k=settings.scoring.top_features)
     horizon_s = spacing.seconds * context * cfg.window_horizon_factor if context > 1 else np.zeros(len(index))
@@ -155,7 +159,9 @@ def fit_package(
     sample = block_sample(normal, cfg.sample_size, cfg.holdout_fraction, cfg.seed, timing)
     rows = collect_rows(sample, features, ("split", "target", "block"))
     located = plan.locate(rows.entity, len(rows.ts))
-    values = plan.model_inputs(rows.x, rows.ts, located)
+    values = plan.model_inputs(rows.x, rows.ts, located)  # as scoring reads them: what calibrates
+    fit_values = values if training_seasonal is seasonal else (
+        replace(plan, seasonal=training_seasonal).model_inputs(rows.x, rows.ts, located))
     codes = entity_codes(rows.entity)
     horizons = plan.horizons(located) if context > 1 else None
     target = rows.extra["target"].astype(bool)
@@ -166,7 +172,7 @@ def fit_package(
         raise DataError(f"too few windows to train on: {n_train} train / {n_held} held out "
                         f"in {interval} (a longer interval, or a smaller training.block_points)")
 
-    metrics = detector.fit(WindowSet(values, sampled.where(sampled.train)), cfg.seed)
+    metrics = detector.fit(WindowSet(fit_values, sampled.where(sampled.train)), cfg.seed)
     # every sampled row's window is scored once; each signal calibrates on the windows it may (fit_calibrations)
     every, calib, is_held = sampled.rows, sampled.windows, sampled.held.copy()
     full = calib.n_valid == context

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from pyspark.sql import functions as F
 
 from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import MAD_TO_STD, FeatureStats, NormalizationConfig, Normalizer
-from lakewatch.transforms.seasonal import US_PER_DAY, SeasonalProfile
+from lakewatch.transforms.seasonal import US_PER_DAY, CrossFittedProfile, SeasonalProfile
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -36,6 +37,7 @@ class TrainingStats:
     per_entity: FeatureStats
     overall: FeatureStats
     spacing_s: np.ndarray  # (m,): (last - first) / (count - 1) of each entity, NaN with one row
+    span_us: np.ndarray  # (m, 2) int64: each entity's first and last timestamp, microseconds since the epoch
 
     @property
     def index(self) -> EntityIndex:
@@ -55,7 +57,8 @@ class TrainingStats:
 
 def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
     """One rollup aggregation over (entity, ts, features...) rows."""
-    aggs = [F.count(F.lit(1)).alias("n"), F.min("ts").alias("t0"), F.max("ts").alias("t1")]
+    aggs = [F.count(F.lit(1)).alias("n"), F.min("ts").alias("t0"), F.max("ts").alias("t1"),
+            F.min(F.unix_micros("ts")).alias("u0"), F.max(F.unix_micros("ts")).alias("u1")]
     for i, f in enumerate(features):
         aggs += [F.percentile_approx(f, [0.25, 0.5, 0.75], 10_000).alias(f"q{i}"), F.avg(f).alias(f"m{i}"),
                  F.stddev_pop(f).alias(f"s{i}")]
@@ -81,6 +84,7 @@ def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
     return TrainingStats(
         entities=np.array([str(r["entity"]) for r in groups], dtype=object),
         per_entity=stats(groups), overall=stats(total), spacing_s=spacing,
+        span_us=np.array([[r["u0"], r["u1"]] for r in groups], dtype=np.int64).reshape(len(groups), 2),
     )
 
 
@@ -118,3 +122,36 @@ def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: 
     mad = dev[[f"d{j}" for j in range(d)]].to_numpy(np.float64, na_value=np.nan)
     scale[at] = np.maximum(MAD_TO_STD * np.nan_to_num(mad, nan=0.0), scale[at])
     return SeasonalProfile(features, bins, median, scale)
+
+
+def cross_fitted(df: "DataFrame", profile: SeasonalProfile, entities: list[str], span_us: np.ndarray,
+                 k: int) -> CrossFittedProfile:
+    """`profile` as training reads it (`CrossFittedProfile`): one more aggregation over the same (entity, ts,
+    features...) rows, each row counted once for every fold of its entity's span but its own (k contiguous
+    folds of `span_us`, (m, 2): first and last timestamp), for each entity, fold and time-of-day bin the median
+    of the rows outside that fold. What reaches the driver is k rows per entity and bin (the profile's: one)."""
+    if k < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {k}")
+    d, bins, features = len(profile.features), profile.bins, profile.features
+    start = np.asarray(span_us[:, 0], dtype=np.int64)
+    span = np.asarray(span_us[:, 1], dtype=np.int64) - start + 1
+    folds = np.repeat(profile.median[:, None], k, axis=1).copy()
+    result = CrossFittedProfile(features, bins, profile.median, profile.scale, folds, start, span)
+    if len(entities) == 0:
+        return result
+    width = np.maximum(-(-span // k), 1)  # transforms.seasonal.fold_of's stretch
+    spans = df.sparkSession.createDataFrame(pd.DataFrame({"entity": list(entities), "_start": start, "_width": width}))
+    own = F.least(F.greatest(F.expr("(unix_micros(ts) - _start) div _width"), F.lit(0)), F.lit(k - 1))
+    others = F.filter(F.sequence(F.lit(0), F.lit(k - 1)), lambda f: f != own)
+    rows = df.select(F.col("entity").cast("string").alias("entity"), "ts", *features).join(
+        F.broadcast(spans), "entity").select(
+        "entity", F.explode(others).alias("_fold"), time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
+    medians = [f"m{j}" for j in range(d)]
+    meds = rows.groupBy("entity", "_fold", "_bin").agg(
+        *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
+    slot = {e: i for i, e in enumerate(entities)}
+    meds = meds.assign(_slot=meds["entity"].map(slot)).dropna(subset=["_slot"])
+    at, fold, b = (meds[c].to_numpy(np.int64) for c in ("_slot", "_fold", "_bin"))
+    got = meds[medians].to_numpy(np.float64, na_value=np.nan)
+    folds[at, fold, b] = np.where(np.isnan(got), folds[at, fold, b], got)
+    return result
