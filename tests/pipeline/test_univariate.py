@@ -58,6 +58,7 @@ def test_the_model_is_fitted_on_cross_fitted_residuals_and_packaged_with_the_ful
     for name, s in (("uni_folds", settings), ("uni_in_sample", in_sample)):
         package = load_package(spark, s, run_train(spark, s, spec, TRAIN, "tcn", name=name).ref)
         files[name] = {f: v["sha256"] for f, v in package.manifest["files"].items()}
+        assert package.manifest["training"]["seasonal_folds"] == s.training.seasonal_folds  # its lineage says which
         profiles[name] = package.plan().seasonal
     # the same profile goes into both packages (scoring reads the full one); the networks were fitted on
     # different residuals, so every member's weights differ

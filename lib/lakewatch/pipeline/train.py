@@ -206,7 +206,9 @@ def fit_package(
         "windows": {"context": context, "horizon_factor": rules.factor, "max_horizon_us": rules.max_horizon_us},
         "reference_profile": reference,
         "training": {"table": spec.table_path(settings), "delta_version": version_in, "start": interval.start.isoformat(),
-                     "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": run_id},
+                     "end": interval.end.isoformat(), "seed": cfg.seed, "run_id": run_id,
+                     # how the model's seasonal residuals were read when it was fitted (1: in-sample)
+                     **({"seasonal_folds": cfg.seasonal_folds} if seasonal is not None else {})},
         "metrics": metrics,
     }
     package = build_package(manifest, detector, index, spacing, normalizer, calibrations, seasonal)
