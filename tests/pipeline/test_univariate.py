@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
@@ -13,10 +14,11 @@ from pyspark.sql import functions as F
 from lakewatch.data.intervals import Interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.tables import SCORES, raw_table_path
+from lakewatch.models.tcn import TCNDetector
 from lakewatch.packaging.registry import load_package
 from lakewatch.pipeline.score import run_score
 from lakewatch.pipeline.train import run_train
-from lakewatch.transforms.seasonal import CrossFittedProfile
+from lakewatch.scoring.plan import ScoringPlan
 
 SERIES = ["artificialWithAnomaly/art_daily_jumpsup", "artificialWithAnomaly/art_daily_flatmiddle"]
 TRAIN = Interval(date(2014, 4, 1), date(2014, 4, 4))
@@ -50,19 +52,39 @@ def test_one_feature_trains_and_scores(spark, lake, model):
         == record.rows_anomalous
 
 
-def test_the_model_is_fitted_on_cross_fitted_residuals_and_packaged_with_the_full_profile(spark, lake):
+def test_the_model_is_fitted_on_cross_fitted_residuals_and_packaged_with_the_full_profile(spark, lake, monkeypatch):
     settings, spec = lake
     in_sample = settings.model_copy(update={"training": settings.training.model_copy(update={"seasonal_folds": 1})})
     assert settings.training.seasonal_folds > 1  # cross-fitted by default
+    seen: dict[str, list[np.ndarray]] = {"fit": [], "calibrate": []}
+    fit, detect_rows = TCNDetector.fit, ScoringPlan.detect_rows
+
+    def recording_fit(self, train, seed):
+        seen["fit"].append(np.array(train.values))
+        return fit(self, train, seed)
+
+    def recording_detect_rows(self, values, *args, **kwargs):
+        if len(seen["calibrate"]) < len(seen["fit"]):  # the first pass after the fit: the calibration's
+            seen["calibrate"].append(np.array(values))
+        return detect_rows(self, values, *args, **kwargs)
+
+    monkeypatch.setattr(TCNDetector, "fit", recording_fit)
+    monkeypatch.setattr(ScoringPlan, "detect_rows", recording_detect_rows)
     files, profiles = {}, {}
     for name, s in (("uni_folds", settings), ("uni_in_sample", in_sample)):
         package = load_package(spark, s, run_train(spark, s, spec, TRAIN, "tcn", name=name).ref)
         files[name] = {f: v["sha256"] for f, v in package.manifest["files"].items()}
         assert package.manifest["training"]["seasonal_folds"] == s.training.seasonal_folds  # its lineage says which
         profiles[name] = package.plan().seasonal
-    # the same profile goes into both packages (scoring reads the full one); the networks were fitted on
-    # different residuals, so every member's weights differ
-    assert profiles["uni_folds"] is not None and not isinstance(profiles["uni_folds"], CrossFittedProfile)
+    # inputs: the normalised value (channel 0), its seasonal residual (1), the calendar. In-sample, the fit and the
+    # calibration read the same rows the same way; cross-fitted, the same values and calendar, other residuals
+    (fit_cf, fit_in), (cal_cf, cal_in) = seen["fit"], seen["calibrate"]
+    np.testing.assert_array_equal(fit_in, cal_in)
+    np.testing.assert_array_equal(np.delete(fit_cf, 1, axis=1), np.delete(cal_cf, 1, axis=1))
+    assert (fit_cf[:, 1] != cal_cf[:, 1]).mean() > 0.5
+    # the same profile goes into both packages (scoring reads the full one, and so does calibration: both runs
+    # calibrated on the same residuals); the networks were fitted on different residuals, so their weights differ
+    np.testing.assert_array_equal(cal_cf[:, 1], cal_in[:, 1])
     for field in ("median", "scale"):
         assert (getattr(profiles["uni_folds"], field) == getattr(profiles["uni_in_sample"], field)).all()
     members = [f for f in files["uni_folds"] if f.startswith("member-")]

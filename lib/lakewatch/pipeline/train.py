@@ -173,6 +173,7 @@ def fit_package(
                         f"in {interval} (a longer interval, or a smaller training.block_points)")
 
     metrics = detector.fit(WindowSet(fit_values, sampled.where(sampled.train)), cfg.seed)
+    del fit_values, training_seasonal  # only the fit reads the cross-fitted inputs
     # every sampled row's window is scored once; each signal calibrates on the windows it may (fit_calibrations)
     every, calib, is_held = sampled.rows, sampled.windows, sampled.held.copy()
     full = calib.n_valid == context

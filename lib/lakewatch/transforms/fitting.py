@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from lakewatch.transforms.entities import EntityIndex, Spacing
 from lakewatch.transforms.normalization import MAD_TO_STD, FeatureStats, NormalizationConfig, Normalizer
-from lakewatch.transforms.seasonal import US_PER_DAY, CrossFittedProfile, SeasonalProfile
+from lakewatch.transforms.seasonal import US_PER_DAY, CrossFittedProfile, SeasonalProfile, fold_width
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -124,6 +124,12 @@ def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: 
     return SeasonalProfile(features, bins, median, scale)
 
 
+def fold_column(ts: "Column", start_us: "Column", width_us: "Column", k: int) -> "Column":
+    """A timestamp column's fold, 0..k-1: `transforms.seasonal.fold_of` as a Spark expression (integral
+    division of microseconds by the fold's width, `fold_width`)."""
+    return F.least(F.greatest(F.floor((F.unix_micros(ts) - start_us) / width_us).cast("long"), F.lit(0)), F.lit(k - 1))
+
+
 def cross_fitted(df: "DataFrame", profile: SeasonalProfile, entities: list[str], span_us: np.ndarray,
                  k: int) -> CrossFittedProfile:
     """`profile` as training reads it (`CrossFittedProfile`): one more aggregation over the same (entity, ts,
@@ -136,22 +142,20 @@ def cross_fitted(df: "DataFrame", profile: SeasonalProfile, entities: list[str],
     start = np.asarray(span_us[:, 0], dtype=np.int64)
     span = np.asarray(span_us[:, 1], dtype=np.int64) - start + 1
     folds = np.repeat(profile.median[:, None], k, axis=1).copy()
-    result = CrossFittedProfile(features, bins, profile.median, profile.scale, folds, start, span)
-    if len(entities) == 0:
-        return result
-    width = np.maximum(-(-span // k), 1)  # transforms.seasonal.fold_of's stretch
-    spans = df.sparkSession.createDataFrame(pd.DataFrame({"entity": list(entities), "_start": start, "_width": width}))
-    own = F.least(F.greatest(F.expr("(unix_micros(ts) - _start) div _width"), F.lit(0)), F.lit(k - 1))
-    others = F.filter(F.sequence(F.lit(0), F.lit(k - 1)), lambda f: f != own)
-    rows = df.select(F.col("entity").cast("string").alias("entity"), "ts", *features).join(
-        F.broadcast(spans), "entity").select(
-        "entity", F.explode(others).alias("_fold"), time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
-    medians = [f"m{j}" for j in range(d)]
-    meds = rows.groupBy("entity", "_fold", "_bin").agg(
-        *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
-    slot = {e: i for i, e in enumerate(entities)}
-    meds = meds.assign(_slot=meds["entity"].map(slot)).dropna(subset=["_slot"])
-    at, fold, b = (meds[c].to_numpy(np.int64) for c in ("_slot", "_fold", "_bin"))
-    got = meds[medians].to_numpy(np.float64, na_value=np.nan)
-    folds[at, fold, b] = np.where(np.isnan(got), folds[at, fold, b], got)
-    return result
+    if len(entities):
+        spans = df.sparkSession.createDataFrame(
+            pd.DataFrame({"entity": list(entities), "_start": start, "_width": fold_width(span, k)}))
+        own = fold_column(F.col("ts"), F.col("_start"), F.col("_width"), k)
+        others = F.filter(F.sequence(F.lit(0), F.lit(k - 1)), lambda f: f != own)
+        rows = df.select(F.col("entity").cast("string").alias("entity"), "ts", *features).join(
+            F.broadcast(spans), "entity").select(
+            "entity", F.explode(others).alias("_fold"), time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
+        medians = [f"m{j}" for j in range(d)]
+        meds = rows.groupBy("entity", "_fold", "_bin").agg(
+            *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
+        slot = {e: i for i, e in enumerate(entities)}
+        meds = meds.assign(_slot=meds["entity"].map(slot)).dropna(subset=["_slot"])
+        at, fold, b = (meds[c].to_numpy(np.int64) for c in ("_slot", "_fold", "_bin"))
+        got = meds[medians].to_numpy(np.float64, na_value=np.nan)
+        folds[at, fold, b] = np.where(np.isnan(got), folds[at, fold, b], got)
+    return CrossFittedProfile(features, bins, profile.median, profile.scale, folds, start, span)

@@ -70,18 +70,18 @@ class SeasonalProfile:
 @dataclass(frozen=True)
 class CrossFittedProfile(SeasonalProfile):
     """The profile as the model's fit reads it: each row's residual from the medians of the *other* folds of its
-    entity's training span (K contiguous folds of equal time), with the full profile's spread; where the other
-    folds have no rows in a bin, the full profile's median.
+    entity's training span (K contiguous folds of equal time, `fold_of`), with the full profile's spread; where
+    the other folds have no rows in a bin (a span shorter than a day, a sparse bin), the full profile's median, so
+    such rows are read in-sample as before.
 
     The full profile is fitted on the very rows whose residuals train the forecaster: in-sample, it absorbs part
     of whatever in them is not daily (a slow wander, an odd day), and their residuals come out narrower and
     smoother than those of the days it will score, which it never saw. Fitted on out-of-fold residuals (as in
-    blocked cross-validation), the forecaster learns to follow what the profile misses: on the generated fleet
-    its small p-values in the week after training fall from 4x to 2x nominal.
+    blocked cross-validation), the forecaster learns to follow what the profile misses.
 
-    Calibration still reads the full profile, as scoring does. Out-of-fold residuals would calibrate the
-    seasonal evidence for a profile fitted on (K - 1) / K of the span, not the one scoring uses: with the two
-    days NAB trains on, that profile is the noisier, and it cost 4 NAB points (README, Detection quality).
+    Calibration still reads the full profile, as scoring does: out-of-fold residuals would calibrate the seasonal
+    evidence for a profile fitted on (K - 1) / K of the span, wider than the one that scores when the span is
+    short (NAB's two days). README, Detection quality, has what each choice measured.
     """
 
     folds: np.ndarray  # (m, K, bins, d): the bin medians of all but each fold, raw units
@@ -89,6 +89,7 @@ class CrossFittedProfile(SeasonalProfile):
     span_us: np.ndarray  # (m,): its last minus its first, plus one
 
     def residuals(self, x: np.ndarray, ts_us: np.ndarray, located: Located) -> np.ndarray:
+        """(n, d) float32: (x - the median of the bin in the other folds) / the entity's spread."""
         if len(self.median) == 0:
             return np.zeros((len(x), len(self.features)), dtype=np.float32)
         pos = located.pos
@@ -96,7 +97,13 @@ class CrossFittedProfile(SeasonalProfile):
         return self._standardized(x, self.folds[pos, fold, bin_of(ts_us, self.bins)], located)
 
 
+def fold_width(span_us: np.ndarray, k: int) -> np.ndarray:
+    """How long each of k folds of a span is, in microseconds: ceil(span / k), at least 1."""
+    return np.maximum(-(-np.asarray(span_us, dtype=np.int64) // k), 1)
+
+
 def fold_of(ts_us: np.ndarray, start_us: np.ndarray, span_us: np.ndarray, k: int) -> np.ndarray:
-    """Each timestamp's fold, 0..k-1: k contiguous, equal stretches of time from start_us over span_us."""
+    """Each timestamp's fold, 0..k-1: k contiguous, equal stretches of time (`fold_width`) from start_us over
+    span_us (last - first + 1, so that the last timestamp is in the last fold)."""
     t = np.asarray(ts_us, dtype=np.int64) - start_us
-    return np.clip(t // np.maximum(-(-span_us // k), 1), 0, k - 1).astype(np.int64)
+    return np.clip(t // fold_width(span_us, k), 0, k - 1).astype(np.int64)
