@@ -57,8 +57,8 @@ class TrainingStats:
 
 def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
     """One rollup aggregation over (entity, ts, features...) rows."""
-    aggs = [F.count(F.lit(1)).alias("n"), F.min("ts").alias("t0"), F.max("ts").alias("t1"),
-            F.min(F.unix_micros("ts")).alias("u0"), F.max(F.unix_micros("ts")).alias("u1")]
+    aggs = [F.count(F.lit(1)).alias("n"), F.min(F.unix_micros("ts")).alias("u0"),
+            F.max(F.unix_micros("ts")).alias("u1")]
     for i, f in enumerate(features):
         aggs += [F.percentile_approx(f, [0.25, 0.5, 0.75], 10_000).alias(f"q{i}"), F.avg(f).alias(f"m{i}"),
                  F.stddev_pop(f).alias(f"s{i}")]
@@ -79,18 +79,31 @@ def training_stats(df: "DataFrame", features: list[str]) -> TrainingStats:
             mean=_stable(mean.reshape(len(rs), d)), std=_stable(std.reshape(len(rs), d)),
         )
 
-    spacing = np.array([(r["t1"] - r["t0"]).total_seconds() / (int(r["n"]) - 1) if int(r["n"]) > 1 else np.nan
-                        for r in groups], dtype=np.float64)
+    span = np.array([[r["u0"], r["u1"]] for r in groups], dtype=np.int64).reshape(len(groups), 2)
+    count = np.array([int(r["n"]) for r in groups], dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spacing = np.where(count > 1, (span[:, 1] - span[:, 0]) / 1e6 / (count - 1), np.nan)
     return TrainingStats(
         entities=np.array([str(r["entity"]) for r in groups], dtype=object),
-        per_entity=stats(groups), overall=stats(total), spacing_s=spacing,
-        span_us=np.array([[r["u0"], r["u1"]] for r in groups], dtype=np.int64).reshape(len(groups), 2),
+        per_entity=stats(groups), overall=stats(total), spacing_s=spacing.astype(np.float64), span_us=span,
     )
 
 
 def time_of_day_bin(ts: "Column", bins: int) -> "Column":
     """A timestamp column's time-of-day bin (UTC), 0..bins-1: `transforms.seasonal.bin_of` as a Spark expression."""
     return (F.pmod(F.unix_micros(ts), F.lit(US_PER_DAY)) * F.lit(bins) / F.lit(US_PER_DAY)).cast("int")
+
+
+def _medians_by(rows: "DataFrame", keys: list[str], features: list[str],
+                slot: dict[str, int]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each feature's median (m0, m1, ...) per group of `keys` (the entity first) that has rows, as pandas through
+    Arrow (a fleet of 100k entities has millions of groups): the groups with `_slot`, their entity's position in
+    `slot` (entities not in it dropped), and their (g, d) medians, NaN where a feature had none."""
+    medians = [f"m{j}" for j in range(len(features))]
+    meds = rows.groupBy(*keys).agg(
+        *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
+    meds = meds.assign(_slot=meds["entity"].astype(str).map(slot)).dropna(subset=["_slot"])
+    return meds, meds[medians].to_numpy(np.float64, na_value=np.nan)
 
 
 def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: list[str], loc: np.ndarray,
@@ -102,13 +115,9 @@ def seasonal_profile(df: "DataFrame", features: list[str], bins: int, entities: 
     slot = {e: i for i, e in enumerate(entities)}
     rows = df.select("entity", time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
     medians = [f"m{j}" for j in range(d)]
-    # one row per (entity, bin) that has rows, as pandas through Arrow: a fleet of 100k entities has millions
-    meds = rows.groupBy("entity", "_bin").agg(
-        *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
-    meds = meds.assign(_slot=meds["entity"].astype(str).map(slot)).dropna(subset=["_slot"])
+    meds, got = _medians_by(rows, ["entity", "_bin"], features, slot)
     at, k = meds["_slot"].to_numpy(np.int64), meds["_bin"].to_numpy(np.int64)
     median = np.repeat(np.asarray(loc, dtype=np.float64)[:, None, :], bins, axis=1).copy()
-    got = meds[medians].to_numpy(np.float64, na_value=np.nan)
     median[at, k] = np.where(np.isnan(got), median[at, k], got)
     scale = np.array(floor, dtype=np.float64).copy()
     if meds.empty:
@@ -138,7 +147,7 @@ def cross_fitted(df: "DataFrame", profile: SeasonalProfile, entities: list[str],
     of the rows outside that fold. What reaches the driver is k rows per entity and bin (the profile's: one)."""
     if k < 2:
         raise ValueError(f"cross-fitting needs at least 2 folds, got {k}")
-    d, bins, features = len(profile.features), profile.bins, profile.features
+    bins, features = profile.bins, profile.features
     start = np.asarray(span_us[:, 0], dtype=np.int64)
     span = np.asarray(span_us[:, 1], dtype=np.int64) - start + 1
     folds = np.repeat(profile.median[:, None], k, axis=1).copy()
@@ -150,12 +159,7 @@ def cross_fitted(df: "DataFrame", profile: SeasonalProfile, entities: list[str],
         rows = df.select(F.col("entity").cast("string").alias("entity"), "ts", *features).join(
             F.broadcast(spans), "entity").select(
             "entity", F.explode(others).alias("_fold"), time_of_day_bin(F.col("ts"), bins).alias("_bin"), *features)
-        medians = [f"m{j}" for j in range(d)]
-        meds = rows.groupBy("entity", "_fold", "_bin").agg(
-            *[F.percentile_approx(f, 0.5, 10_000).alias(m) for m, f in zip(medians, features)]).toPandas()
-        slot = {e: i for i, e in enumerate(entities)}
-        meds = meds.assign(_slot=meds["entity"].map(slot)).dropna(subset=["_slot"])
+        meds, got = _medians_by(rows, ["entity", "_fold", "_bin"], features, {e: i for i, e in enumerate(entities)})
         at, fold, b = (meds[c].to_numpy(np.int64) for c in ("_slot", "_fold", "_bin"))
-        got = meds[medians].to_numpy(np.float64, na_value=np.nan)
         folds[at, fold, b] = np.where(np.isnan(got), folds[at, fold, b], got)
     return CrossFittedProfile(features, bins, profile.median, profile.scale, folds, start, span)
