@@ -22,6 +22,7 @@ class Table:
     name: str
     schema: T.StructType
     partition_by: tuple[str, ...] = ()
+    small: bool = False  # its commits carry a few rows: written from the driver (lakehouse.writes.driver_rows)
 
     def path(self, settings: Settings) -> str:
         return join(settings.lakehouse, self.name)
@@ -41,6 +42,7 @@ QUARANTINE = Table(
     "quarantine",
     _schema(("dataset", S), ("entity", S), ("ts", TS), ("row", S), ("reason", S), ("run_id", S), ("logical_date", DT)),
     ("dataset", "logical_date"),
+    small=True,
 )
 SCORES = Table(
     "scores",
@@ -60,6 +62,7 @@ EVENTS = Table(
         ("logical_date", DT),
     ),
     ("dataset", "logical_date"),
+    small=True,
 )
 DRIFT = Table(
     "drift",
@@ -68,6 +71,7 @@ DRIFT = Table(
         ("threshold", D), ("status", S), ("model_name", S), ("model_version", I),
     ),
     ("dataset", "logical_date"),
+    small=True,
 )
 RUNS = Table(
     "runs",
@@ -78,6 +82,7 @@ RUNS = Table(
         ("rows_anomalous", L), ("n_events", L), ("started_at", TS), ("ended_at", TS), ("duration_s", D),
         ("status", S), ("error", S), ("report_path", S), ("details", S),
     ),
+    small=True,
 )
 MODELS = Table(
     "models",
@@ -94,6 +99,7 @@ EVALUATION = Table(
         ("model_name", S), ("model_version", I), ("metric", S), ("value", D), ("computed_at", TS),
     ),
     ("dataset", "logical_date"),
+    small=True,
 )
 FEEDBACK = Table(
     "feedback",

@@ -3,6 +3,10 @@
 Every write conforms its rows to the table's declared schema, so no write can drift it. A table created by
 an older Lakewatch that lacks a declared column gets it added (nullable) on first use. Concurrent writers
 of other intervals (or of the table's creation) lose a race now and then: those commits are retried.
+
+The tables whose commits carry a few rows (`Table.small`: a run's quarantine, events, drift verdicts, its own
+row, evaluations) are committed from the driver through delta-rs when the rows are at most `DRIVER_COMMIT_ROWS`:
+milliseconds where a Spark commit costs 1.5-2 s; more rows than that, and every other table, Spark writes.
 """
 
 from __future__ import annotations
@@ -12,16 +16,20 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from lakewatch.config import Settings
+from lakewatch.lakehouse import delta_rs
 from lakewatch.lakehouse.tables import Table, interval_predicate
 
 if TYPE_CHECKING:
     from datetime import date
 
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger("lakewatch")
 CONCURRENT_RETRIES = 6
-_RACE_MARKERS = ("Concurrent", "ProtocolChanged", "MetadataChanged", "FileAlreadyExists", "already exists")
+_RACE_MARKERS = ("Concurrent", "ProtocolChanged", "MetadataChanged", "FileAlreadyExists", "already exists",
+                 "CommitFailed")  # the last: delta-rs
+DRIVER_COMMIT_ROWS = 100_000  # a small table's commit of at most this many rows goes through delta-rs
 
 
 def is_delta(spark: "SparkSession", path: str) -> bool:
@@ -106,6 +114,15 @@ def conform(df: "DataFrame", table: Table) -> "DataFrame":
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in table.schema.fields])
 
 
+def driver_rows(rows: "DataFrame", table: Table) -> "pa.Table | None":
+    """rows as Arrow on the driver when the table is small and they are at most DRIVER_COMMIT_ROWS; else None
+    (Spark writes them: the rows are computed again, which only happens past that bound)."""
+    if not table.small:
+        return None
+    few = rows.limit(DRIVER_COMMIT_ROWS + 1).toArrow()
+    return few if few.num_rows <= DRIVER_COMMIT_ROWS else None
+
+
 def replace_where(
     spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str, run_id: str | None = None,
     before_attempt: Callable[[], None] | None = None,
@@ -118,6 +135,11 @@ def replace_where(
     """
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)
+    few = driver_rows(rows, table)
+    if few is not None:
+        with_retries(lambda: delta_rs.write(settings, table.name, few, predicate, run_id),
+                     f"replace {table.name} {predicate}", before_attempt=before_attempt)
+        return few.num_rows
     writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if run_id:
         writer = writer.option("userMetadata", run_id)
@@ -139,6 +161,10 @@ def replace_interval(
 def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame") -> None:
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)
+    few = driver_rows(rows, table)
+    if few is not None:
+        with_retries(lambda: delta_rs.write(settings, table.name, few), f"append {table.name}")
+        return
     with_retries(lambda: rows.write.format("delta").mode("append").save(path), f"append {table.name}")
 
 
