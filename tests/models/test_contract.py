@@ -129,6 +129,28 @@ def test_the_sequence_path_gives_the_windows_scores(name):
         assert np.allclose(got.signals, want.signals, rtol=1e-4, atol=1e-6)
 
 
+def test_the_plans_sequences_give_every_windows_scores_warming_up_included(name):
+    """Every row of the series through the plan's sequence path (whole windows, and warming-up ones: each
+    entity's first rows and the rows after a gap longer than the horizon) equals scoring each window."""
+    det, _, (entity, ts, values, _, _) = fitted(name, 2)
+    ts = ts.copy()
+    ts[N_POINTS + 100:2 * N_POINTS] += 10 * det.context * 300_000_000  # a gap in the second entity
+    codes = entity_codes(entity)
+    plan = identity_plan(det, 2)
+    windows = window_index(codes, ts, det.context, det.context * 300_000_000 * 2)
+    rows = np.arange(len(values))
+    assert (windows.n_valid < det.context).sum() >= 3 * (det.context - 1) or det.context == 1
+    want = plan.detect(values, windows)
+    for subset in (rows, rows[::3]):  # every row, and some rows as targets (the others history)
+        at = np.searchsorted(rows, subset)
+        got = plan.detect_rows(values, codes, type(windows)(windows.index[at], windows.n_valid[at]), subset)
+        assert np.allclose(got.score, want.score[at], rtol=1e-4, atol=1e-6)
+        assert np.allclose(got.contributions, want.contributions[at], rtol=1e-4, atol=1e-6)
+        for part in ("signals", "members"):
+            if getattr(want, part) is not None:
+                assert np.allclose(getattr(got, part), getattr(want, part)[at], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("fusion", ["bonferroni", "harmonic"])
 def test_the_plan_fuses_a_rows_signals_by_the_packages_rule(fusion):
     det, _, (entity, ts, values, w, _) = fitted("baseline", 2)  # two signals: level and seasonal

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lakewatch.models.base import WindowSet
-from lakewatch.models.tcn import TCNConfig, TCNDetector
+from lakewatch.models.tcn import TCNConfig, TCNDetector, _ranges
 from lakewatch.scoring.windows import window_index
 
 W, K = 16, 6
@@ -140,3 +140,11 @@ def test_relational_evidence_averages_each_features_signed_residual_over_its_las
         expected = np.abs(z(w[-2:].astype(np.float32)).mean(axis=0)).max() * np.sqrt(2)
         assert out.signals[k, 1] == pytest.approx(expected, rel=1e-9)
     assert out.signals[0, 1] > 3 * out.signals[1, 1]
+
+
+def test_ranges_over_the_last_points_of_each_position():
+    x = np.array([[[0.0, 5.0], [2.0, 5.0], [1.0, 5.0], [7.0, 5.0], [3.0, 4.0]]])  # (1 sequence, 5 points, 2 features)
+    # positions 2, 3, 4 (context 3), each over its last 3 points: [0, 2, 1], [2, 1, 7], [1, 7, 3]; the second
+    # feature is flat until its last point
+    assert _ranges(x, 3, 3).tolist() == [[2.0, 0.0], [6.0, 0.0], [6.0, 1.0]]
+    assert _ranges(x, 2, 4).tolist() == [[6.0, 0.0], [4.0, 1.0]]  # positions 3, 4 over 2 points

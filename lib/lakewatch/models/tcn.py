@@ -133,6 +133,20 @@ def receptive_field(kernel: int, dilations: list[int]) -> int:
     return 1 + 2 * (kernel - 1) * sum(dilations)
 
 
+def _ranges(x: np.ndarray, k: int, context: int) -> np.ndarray:
+    """Each feature's range over the k points ending at each position from context - 1 on, of sequences x (n,
+    L, d): (n (L - context + 1), d), as np.ptp over a sliding window gives it, as k shifted maxima and minima
+    (ptp over a strided view is ~5x slower)."""
+    n, length, d = x.shape
+    hi = x[:, context - k: length - k + 1].copy()
+    lo = hi.copy()
+    for j in range(1, k):
+        shifted = x[:, context - k + j: length - k + 1 + j]
+        np.maximum(hi, shifted, out=hi)
+        np.minimum(lo, shifted, out=lo)
+    return (hi - lo).reshape(-1, d)
+
+
 def _split(windows: torch.Tensor, n_features: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(every point but the last, with every channel; every point but the first, the n_features channels from
     `offset` only): the inputs and what each position forecasts."""
@@ -288,7 +302,7 @@ class TCNDetector(Detector):
         last = lambda points, channels: np.lib.stride_tricks.sliding_window_view(  # noqa: E731
             seqs[:, :, :channels], points, axis=1)[:, self.context - points:].reshape(-1, channels, points)
         return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
-                              last(m, seqs.shape[2]).transpose(0, 2, 1), np.ptp(last(k, d), axis=-1))
+                              last(m, seqs.shape[2]).transpose(0, 2, 1), _ranges(seqs[:, :, :d], k, self.context))
 
     def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
                   targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +310,8 @@ class TCNDetector(Detector):
         under the ensemble's predictive distribution (n T, d), and each member's mean r^2 (n T, K)."""
         var = torch.exp(2 * log_scale)
         mu = mean.mean(dim=1)
-        total_var = var.mean(dim=1) + mean.var(dim=1, unbiased=False)
+        # the members' spread as a mean of squares: torch's var over a middle dimension is ~15x slower on CPUs
+        total_var = var.mean(dim=1) + (mean - mu[:, None]).pow(2).mean(dim=1)
         r2 = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
         members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
         return r2, members.double().cpu().numpy()

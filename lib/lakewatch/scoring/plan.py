@@ -208,43 +208,62 @@ class ScoringPlan:
         return self.detect_rows(values, codes, windows, rows), windows.warming_up, at
 
     def detect_rows(self, values: np.ndarray, codes: np.ndarray, windows: WindowIndex, rows: np.ndarray) -> DetectorOutput:
-        """The detector's output for the windows ending at `rows`: runs of consecutive rows with whole windows
-        go through the detector's sequence path when it has one (each point computed once, not once per
-        window it is in), the rest window by window. The same numbers either way."""
+        """The detector's output for the windows ending at `rows`: runs of consecutive rows go through the
+        detector's sequence path when it has one (each point computed once, not once per window it is in), the
+        rest window by window. The same numbers either way.
+
+        A run of whole windows is the rows before it and the run. A warming-up window (fewer than `context` real
+        rows: an entity's first rows, or the first after a gap longer than its horizon) repeats its earliest row
+        (`windows.gather`); so the warming-up windows that share their earliest row f are the windows of one
+        sequence too: f repeated context - 1 times, then the rows from f on.
+        """
         w = self.context
-        full = windows.n_valid == w
-        if w == 1 or full.sum() < 2 * w or type(self.detector).score_sequences is Detector.score_sequences:
+        if w == 1 or len(rows) < 2 * w or type(self.detector).score_sequences is Detector.score_sequences:
             return self.detect(values, windows)
+        full = windows.n_valid == w
         idx = np.flatnonzero(full)
         r = rows[idx]
         breaks = np.flatnonzero((np.diff(r) != 1) | (codes[r[1:]] != codes[r[:-1]])) + 1
-        starts = np.concatenate([[0], breaks])
-        ends = np.concatenate([breaks, [len(r)]])
-        pieces = [(a, min(a + SEQUENCE, b)) for s0, b in zip(starts, ends) for a in range(s0, b, SEQUENCE)]
-        length = max(e - a for a, e in pieces) + w - 1
-        seqs = np.zeros((len(pieces), length, values.shape[1]), dtype=np.float32)
-        for k, (a, e) in enumerate(pieces):
-            seqs[k, : e - a + w - 1] = values[r[a] - w + 1 : r[e - 1] + 1]
-        outs = [self.detector.score_sequences(seqs[k:k + max(1, CHUNK // length)])
-                for k in range(0, len(pieces), max(1, CHUNK // length))]
-        per_seq = length - w + 1
-        take = np.concatenate([k * per_seq + np.arange(e - a) for k, (a, e) in enumerate(pieces)])
-        parts = {name: None if getattr(outs[0], name) is None else np.concatenate([getattr(o, name) for o in outs])[take]
-                 for name in ("score", "contributions", "uncertainty", "members", "signals")}
-        rest = np.flatnonzero(~full)
-        others = self.detect(values, WindowIndex(windows.index[rest], windows.n_valid[rest])) if len(rest) else None
+        starts, ends = np.concatenate([[0], breaks]), np.concatenate([breaks, [len(r)]])
+        # (where each sequence's rows come from, which of its outputs are wanted, which of `idx` they are)
+        whole = [(np.arange(r[a] - w + 1, r[e - 1] + 1), np.arange(e - a), idx[a:e])
+                 for s0, b in zip(starts, ends) for a, e in ((a, min(a + SEQUENCE, b)) for a in range(s0, b, SEQUENCE))]
+        warm = np.flatnonzero(~full)
+        earliest = rows[warm] - windows.n_valid[warm] + 1
+        groups = np.split(warm, np.flatnonzero(np.diff(earliest)) + 1) if len(warm) else []
+        warming = [(np.concatenate([np.full(w - 1, f), np.arange(f, rows[g[-1]] + 1)]), rows[g] - f, g)
+                   for g, f in ((g, int(rows[g[0]] - windows.n_valid[g[0]] + 1)) for g in groups)]
+        parts = [self._sequences(values, specs) for specs in (whole, warming) if specs]
         merged = {}
-        for name, got in parts.items():
-            if got is None:
+        for name in ("score", "contributions", "uncertainty", "members", "signals"):
+            got = [(at, getattr(out, name)) for at, out in parts]
+            if got[0][1] is None:
                 merged[name] = None
                 continue
-            out = np.zeros((len(rows), *got.shape[1:]), dtype=got.dtype)
-            out[idx] = got
-            if others is not None:
-                out[rest] = getattr(others, name)
+            out = np.zeros((len(rows), *got[0][1].shape[1:]), dtype=got[0][1].dtype)
+            for at, part in got:
+                out[at] = part
             merged[name] = out
         return DetectorOutput(merged["score"], merged["contributions"], merged["uncertainty"], merged["members"],
                               merged["signals"])
+
+    def _sequences(self, values: np.ndarray, specs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                   ) -> tuple[np.ndarray, DetectorOutput]:
+        """The detector's sequence path over sequences given as (source rows, wanted outputs, their places):
+        padded to one length, CHUNK points at a time; returns (places, the outputs there)."""
+        w = self.context
+        length = max(len(src) for src, _, _ in specs)
+        seqs = np.zeros((len(specs), length, values.shape[1]), dtype=np.float32)
+        for k, (src, _, _) in enumerate(specs):
+            seqs[k, :len(src)] = values[src]
+        step = max(1, CHUNK // length)
+        outs = [self.detector.score_sequences(seqs[k:k + step]) for k in range(0, len(specs), step)]
+        per_seq = length - w + 1
+        take = np.concatenate([k * per_seq + wanted for k, (_, wanted, _) in enumerate(specs)])
+        at = np.concatenate([places for _, _, places in specs])
+        cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate(  # noqa: E731
+            [getattr(o, name) for o in outs])[take]
+        return at, DetectorOutput(cat("score"), cat("contributions"), cat("uncertainty"), cat("members"), cat("signals"))
 
 
 def surprise(p: np.ndarray) -> np.ndarray:
