@@ -92,10 +92,10 @@ def test_more_rows_than_the_driver_takes_are_written_by_spark(spark, settings, m
 
 
 def test_the_driver_checkpoints_the_log_as_spark_would(spark, settings):
-    rows = lambda i: spark.createDataFrame([(f"run-{i}", "score", "a")], "run_id STRING, job STRING, dataset STRING")  # noqa: E731
+    rest = [F.lit(None).cast(f.dataType).alias(f.name) for f in RUNS.schema.fields[3:]]
     for i in range(writes.delta_rs.CHECKPOINT_INTERVAL + 1):  # version 0 is the creation: 1 ... 11
-        writes.append(spark, settings, RUNS, rows(i).select("*", *[F.lit(None).cast(f.dataType).alias(f.name)
-                                                                   for f in RUNS.schema.fields[3:]]))
+        row = spark.createDataFrame([(f"run-{i}", "score", "a")], "run_id STRING, job STRING, dataset STRING")
+        writes.append(spark, settings, RUNS, row.select("*", *rest))
     log = Path(RUNS.path(settings), "_delta_log")
     assert (log / f"{writes.delta_rs.CHECKPOINT_INTERVAL:020d}.checkpoint.parquet").exists()
     assert spark.read.format("delta").load(RUNS.path(settings)).count() == writes.delta_rs.CHECKPOINT_INTERVAL + 1

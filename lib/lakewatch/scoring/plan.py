@@ -263,7 +263,8 @@ class ScoringPlan:
         at = np.concatenate([places for _, _, places in specs])
         cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate(  # noqa: E731
             [getattr(o, name) for o in outs])[take]
-        return at, DetectorOutput(cat("score"), cat("contributions"), cat("uncertainty"), cat("members"), cat("signals"))
+        parts = ("score", "contributions", "uncertainty", "members", "signals")
+        return at, DetectorOutput(*[cat(name) for name in parts])
 
 
 def surprise(p: np.ndarray) -> np.ndarray:
