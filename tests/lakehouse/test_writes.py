@@ -79,6 +79,10 @@ def test_a_small_tables_commits_go_through_the_driver_and_replace_exactly_their_
     assert [c.get("userMetadata") for c in commits[1:]] == ["run-1", "run-2", "run-3"]
     assert all(c["engineInfo"].startswith("delta-rs") for c in commits[1:])
     assert writes.commit_metrics(spark, path, "run-3") is not None
+    # a quiet rerun (no events) removes the interval's rows: an empty commit, not none
+    empty = _events(spark, "a", []).limit(0)
+    assert writes.replace_interval(spark, settings, EVENTS, empty, "a", day, day + timedelta(days=1), "run-4") == 0
+    assert [r["dataset"] for r in spark.read.format("delta").load(path).collect()] == ["b"]
 
 
 def test_more_rows_than_the_driver_takes_are_written_by_spark(spark, settings, monkeypatch):

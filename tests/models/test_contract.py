@@ -146,7 +146,7 @@ def test_the_plans_sequences_give_every_windows_scores_warming_up_included(name)
         got = plan.detect_rows(values, codes, type(windows)(windows.index[at], windows.n_valid[at]), subset)
         assert np.allclose(got.score, want.score[at], rtol=1e-4, atol=1e-6)
         assert np.allclose(got.contributions, want.contributions[at], rtol=1e-4, atol=1e-6)
-        for part in ("signals", "members"):
+        for part in ("signals", "members", "uncertainty"):
             if getattr(want, part) is not None:
                 assert np.allclose(getattr(got, part), getattr(want, part)[at], rtol=1e-4, atol=1e-6)
 

@@ -148,3 +148,10 @@ def test_ranges_over_the_last_points_of_each_position():
     # feature is flat until its last point
     assert _ranges(x, 3, 3).tolist() == [[2.0, 0.0], [6.0, 0.0], [6.0, 1.0]]
     assert _ranges(x, 2, 4).tolist() == [[6.0, 0.0], [4.0, 1.0]]  # positions 3, 4 over 2 points
+
+
+def test_ranges_are_the_sliding_windows_ptp():
+    x = np.random.default_rng(1).standard_normal((3, 40, 4)).astype(np.float32)
+    for k, context in ((6, 8), (8, 8), (1, 5)):
+        ptp = np.ptp(np.lib.stride_tricks.sliding_window_view(x, k, axis=1)[:, context - k:], axis=-1)
+        assert np.array_equal(_ranges(x, k, context), ptp.reshape(-1, 4))

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lakewatch")
 CONCURRENT_RETRIES = 6
 _RACE_MARKERS = ("Concurrent", "ProtocolChanged", "MetadataChanged", "FileAlreadyExists", "already exists",
-                 "CommitFailed")  # the last: delta-rs
+                 "concurrent transaction")  # the last: delta-rs's CommitFailedError of a lost race
 DRIVER_COMMIT_ROWS = 100_000  # a small table's commit of at most this many rows goes through delta-rs
 
 
@@ -129,16 +129,20 @@ def replace_where(
 ) -> int:
     """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched.
 
-    Returns the number of rows written. The commit carries the run id as its userMetadata, so the run finds
-    its own commit's metrics even when other runs commit to the same table at the same time. Delta makes no
-    commit when there is nothing to add and nothing to remove (a quiet day with no events): that is 0 rows.
+    Returns the number of rows written (through Spark without a run id: -1). The commit carries the run id as
+    its userMetadata, so the run finds its own commit's metrics even when other runs commit to the same table
+    at the same time. Through Spark, Delta makes no commit when there is nothing to add and nothing to remove (a
+    quiet day with no events): that is 0 rows; through delta-rs (a small table, `driver_rows`) the commit is
+    made and removes whatever matched.
     """
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)
+    if before_attempt is not None and table.small:
+        before_attempt()  # the driver's rows are computed once, here: a retried commit writes the same ones
     few = driver_rows(rows, table)
     if few is not None:
         with_retries(lambda: delta_rs.write(settings, table.name, few, predicate, run_id),
-                     f"replace {table.name} {predicate}", before_attempt=before_attempt)
+                     f"replace {table.name} {predicate}")
         return few.num_rows
     writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if run_id:

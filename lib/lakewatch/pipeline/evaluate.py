@@ -98,11 +98,17 @@ def run_evaluate(
         metrics = evaluation_metrics(spark, settings, spec, interval, scores, events, package)
         write_metrics(spark, settings, spec, record.run_id,
                       [MetricSet(interval, record.model_name, record.model_version, metrics)],
-                      f"logical_date = DATE'{interval.start}' AND interval_end = DATE'{interval.end}' "
-                      f"AND NOT startswith(run_id, '{BACKTEST_PREFIX}')")
+                      evaluation_of(interval))
         record.rows_scored = int(metrics["rows"])
         record.details["metrics"] = metrics
     return metrics, record
+
+
+def evaluation_of(interval: Interval) -> str:
+    """The rows an evaluation of the interval replaces: the earlier evaluations' of it, never a backtest's (in
+    the SQL that Spark and delta-rs both read: LIKE, not Spark's startswith)."""
+    return (f"logical_date = DATE'{interval.start}' AND interval_end = DATE'{interval.end}' "
+            f"AND NOT run_id LIKE '{BACKTEST_PREFIX}%'")
 
 
 @dataclass(frozen=True)

@@ -213,9 +213,10 @@ class ScoringPlan:
         rest window by window. The same numbers either way.
 
         A run of whole windows is the rows before it and the run. A warming-up window (fewer than `context` real
-        rows: an entity's first rows, or the first after a gap longer than its horizon) repeats its earliest row
-        (`windows.gather`); so the warming-up windows that share their earliest row f are the windows of one
-        sequence too: f repeated context - 1 times, then the rows from f on.
+        rows within its horizon: an entity's first rows, those after a gap, or where many points are missing)
+        repeats its earliest row (`windows.gather`); so the warming-up windows that share their earliest row f
+        are the windows of one sequence too: f repeated context - 1 times, then the rows from f on. `rows` are
+        ascending (rows sorted by entity and time, as `window_index` takes them).
         """
         w = self.context
         if w == 1 or len(rows) < 2 * w or type(self.detector).score_sequences is Detector.score_sequences:
@@ -230,9 +231,10 @@ class ScoringPlan:
                  for s0, b in zip(starts, ends) for a, e in ((a, min(a + SEQUENCE, b)) for a in range(s0, b, SEQUENCE))]
         warm = np.flatnonzero(~full)
         earliest = rows[warm] - windows.n_valid[warm] + 1
-        groups = np.split(warm, np.flatnonzero(np.diff(earliest)) + 1) if len(warm) else []
-        warming = [(np.concatenate([np.full(w - 1, f), np.arange(f, rows[g[-1]] + 1)]), rows[g] - f, g)
-                   for g, f in ((g, int(rows[g[0]] - windows.n_valid[g[0]] + 1)) for g in groups)]
+        cuts = np.flatnonzero(np.diff(earliest)) + 1
+        warming = [(np.concatenate([np.full(w - 1, f), np.arange(f, rows[g].max() + 1)]), rows[g] - f, g)
+                   for g, f in zip(np.split(warm, cuts), earliest[np.concatenate([[0], cuts])].tolist())
+                   ] if len(warm) else []
         parts = [self._sequences(values, specs) for specs in (whole, warming) if specs]
         merged = {}
         for name in ("score", "contributions", "uncertainty", "members", "signals"):
