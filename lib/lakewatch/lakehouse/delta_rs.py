@@ -109,8 +109,9 @@ def append_rows(settings: Settings, name: str, rows: list[dict[str, Any]]) -> No
     """Append rows to an existing table with its own schema (columns not given are null)."""
     import pyarrow as pa
 
-    schema = _arrow_schema(_existing(settings, name))
-    write(settings, name, pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema))
+    table = _existing(settings, name)
+    schema = _arrow_schema(table)
+    _commit(table, name, pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema))
 
 
 def write(settings: Settings, name: str, data: "pa.Table", predicate: str | None = None,
@@ -124,9 +125,13 @@ def write(settings: Settings, name: str, data: "pa.Table", predicate: str | None
     Why: a commit of a few rows costs Spark a job, a constraint check and a history read (1.5-2 s on two cores);
     here it is a file and a log entry (milliseconds). Big writes stay Spark's (`lakehouse.writes`).
     """
+    return _commit(_existing(settings, name), name, data, predicate, user_metadata)
+
+
+def _commit(table: "DeltaTable", name: str, data: "pa.Table", predicate: str | None = None,
+            user_metadata: str | None = None) -> int:
     from deltalake import CommitProperties, write_deltalake
 
-    table = _existing(settings, name)
     rows = _conformed(data, _arrow_schema(table))
     props = CommitProperties(custom_metadata={"userMetadata": user_metadata}) if user_metadata else None
     write_deltalake(table, rows, mode="overwrite" if predicate else "append", predicate=predicate,

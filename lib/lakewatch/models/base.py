@@ -12,7 +12,7 @@ Everything after the detector (calibration, the flag, attributions) is the scori
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
@@ -53,6 +53,13 @@ class DetectorOutput:
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
         return DetectorOutput(self.score[rows], self.contributions[rows], pick(self.uncertainty), pick(self.members),
                               pick(self.signals))
+
+    @staticmethod
+    def concat(outs: list["DetectorOutput"]) -> "DetectorOutput":
+        """The rows of several outputs (of one detector), one after the other."""
+        cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate(  # noqa: E731
+            [getattr(o, name) for o in outs])
+        return DetectorOutput(*[cat(f.name) for f in fields(DetectorOutput)])
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,7 @@ class ScoringPlan:
         if not outs:
             d = len(self.features)
             return DetectorOutput(np.zeros(0), np.zeros((0, d)))
-        cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate([getattr(o, name) for o in outs])  # noqa: E731
-        return DetectorOutput(cat("score"), cat("contributions"), cat("uncertainty"), cat("members"), cat("signals"))
+        return DetectorOutput.concat(outs)
 
     def finish(self, out: DetectorOutput, warming_up: np.ndarray, located: Located) -> ScoredRows:
         """Calibration, uncertainty, flag and attributions of the detector's output (rows located)."""
@@ -236,18 +235,8 @@ class ScoringPlan:
                    for g, f in zip(np.split(warm, cuts), earliest[np.concatenate([[0], cuts])].tolist())
                    ] if len(warm) else []
         parts = [self._sequences(values, specs) for specs in (whole, warming) if specs]
-        merged = {}
-        for name in ("score", "contributions", "uncertainty", "members", "signals"):
-            got = [(at, getattr(out, name)) for at, out in parts]
-            if got[0][1] is None:
-                merged[name] = None
-                continue
-            out = np.zeros((len(rows), *got[0][1].shape[1:]), dtype=got[0][1].dtype)
-            for at, part in got:
-                out[at] = part
-            merged[name] = out
-        return DetectorOutput(merged["score"], merged["contributions"], merged["uncertainty"], merged["members"],
-                              merged["signals"])
+        at = np.concatenate([places for places, _ in parts])  # every row once: back in their order
+        return DetectorOutput.concat([out for _, out in parts]).take(np.argsort(at, kind="stable"))
 
     def _sequences(self, values: np.ndarray, specs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
                    ) -> tuple[np.ndarray, DetectorOutput]:
@@ -262,11 +251,7 @@ class ScoringPlan:
         outs = [self.detector.score_sequences(seqs[k:k + step]) for k in range(0, len(specs), step)]
         per_seq = length - w + 1
         take = np.concatenate([k * per_seq + wanted for k, (_, wanted, _) in enumerate(specs)])
-        at = np.concatenate([places for _, _, places in specs])
-        cat = lambda name: None if getattr(outs[0], name) is None else np.concatenate(  # noqa: E731
-            [getattr(o, name) for o in outs])[take]
-        parts = ("score", "contributions", "uncertainty", "members", "signals")
-        return at, DetectorOutput(*[cat(name) for name in parts])
+        return np.concatenate([places for _, _, places in specs]), DetectorOutput.concat(outs).take(take)
 
 
 def surprise(p: np.ndarray) -> np.ndarray:
