@@ -64,3 +64,29 @@ def test_an_empty_batch_adds_nothing():
     s.add_batch(np.zeros((0, 2)), np.zeros(0, bool), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool),
                 np.zeros(0, bool))
     assert s.features.rows == 0 and s.hourly().empty
+
+
+def anomalies(n: int) -> "pa.RecordBatch":
+    import pyarrow as pa
+
+    from lakewatch.monitoring.events import anomaly_schema
+
+    ts = pa.array(np.full(n, T0), pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.RecordBatch.from_arrays([pa.array(["e"] * n), ts, pa.array(np.ones(n)), pa.array(np.ones(n)),
+                                       pa.array([[]] * n, anomaly_schema().field("top_features").type)],
+                                      schema=anomaly_schema())
+
+
+def test_anomalous_rows_are_kept_up_to_the_cap_and_then_none(monkeypatch):
+    import lakewatch.monitoring.pass_summary as ps
+
+    monkeypatch.setattr(ps, "MAX_ANOMALIES", 5)
+    a, b = PassSummary.of(COLS, EDGES, [0.5]), PassSummary.of(COLS, EDGES, [0.5])
+    a.add_batch(np.ones((3, 2)), np.ones(3, bool), np.full(3, T0), np.ones(3), np.ones(3, bool), np.zeros(3, bool),
+                anomalies(3))
+    assert a.anomalous_rows().num_rows == 3
+    b.add_batch(np.ones((3, 2)), np.ones(3, bool), np.full(3, T0), np.ones(3), np.ones(3, bool), np.zeros(3, bool),
+                anomalies(3))
+    merged = a.merge(b)
+    assert merged.overflow and merged.anomalous_rows() is None
+    assert merged.merge(PassSummary.of(COLS, EDGES, [0.5])).anomalous_rows() is None  # overflow stays

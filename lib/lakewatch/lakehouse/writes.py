@@ -162,6 +162,22 @@ def replace_interval(
     return replace_where(spark, settings, table, df, interval_predicate(dataset, start, end), run_id, before_attempt)
 
 
+def replace_interval_rows(
+    spark: "SparkSession", settings: Settings, table: Table, rows: "pa.Table", dataset: str, start: "date",
+    end: "date", run_id: str | None = None,
+) -> int:
+    """`replace_interval` with rows the driver already holds (Arrow), for a small table: one delta-rs commit,
+    no Spark job. Returns the rows written."""
+    if not table.small or rows.num_rows > DRIVER_COMMIT_ROWS:
+        raise ValueError(f"{rows.num_rows} rows for table {table.name}: only a small table's commit of at most "
+                         f"{DRIVER_COMMIT_ROWS} rows is made from the driver")
+    ensure_table(spark, settings, table)
+    predicate = interval_predicate(dataset, start, end)
+    with_retries(lambda: delta_rs.write(settings, table.name, rows, predicate, run_id),
+                 f"replace {table.name} {predicate}")
+    return rows.num_rows
+
+
 def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame") -> None:
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)

@@ -5,17 +5,23 @@ entity's spacing (the longer of `event_max_gap` normal points between them and t
 period): a burst of alerts on one incident, or a re-trigger shortly after it, is one event. Events with fewer than `event_min_points`
 anomalous points are not raised. Only the anomalous rows are read (no window over the whole interval).
 Severity comes from how far the peak's tail p-value is below the calibrated alarm rate.
-The same rules, on plain arrays, give the event starts that NAB scoring counts as detections.
+
+One rule on plain arrays (`group_anomalies`) serves every caller: the scoring job groups the anomalous rows its
+scoring pass collected, on the driver; where that pass could not collect them, `group_events` applies the same
+function to each entity's anomalous rows in Spark (`applyInArrow`); and `event_starts` gives the first point
+of each event that NAB scoring counts as a detection.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pyspark.sql import Column, Window
-from pyspark.sql import functions as F
+import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
 
 # severity from how far the peak's p-value is below the alarm rate: alarm_rate / p_peak
 SEVERITY_LEVELS = [(100.0, "critical"), (10.0, "high"), (2.0, "medium")]
+ANOMALY_COLUMNS = ["entity", "ts", "score", "calibrated", "top_features"]  # what grouping reads of a scored row
 
 
 @dataclass(frozen=True)
@@ -43,43 +50,125 @@ class EventRules:
         return int(round((self.merge_points + 0.5) * spacing_s * 1e6))
 
 
-def severity(alarm_rate: float, peak_calibrated: Column) -> Column:
-    ratio = F.lit(alarm_rate) / F.greatest(F.lit(1e-300), F.lit(1.0) - peak_calibrated)
-    out = F.lit("low")
+@dataclass(frozen=True)
+class Spacings:
+    """Each known entity's usual spacing between rows (seconds), and the global one for the others."""
+
+    by_entity: dict[str, float]
+    global_s: float
+
+    def of(self, entity: str) -> float:
+        return self.by_entity.get(entity, self.global_s)
+
+
+@dataclass(frozen=True)
+class EventKey:
+    """What an event's id is made of besides its entity and start: the same event of a rerun keeps its id, so
+    feedback on it stays attached."""
+
+    dataset: str
+    model_name: str
+    model_version: int
+
+
+FEATURE_SHARES = pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))
+
+
+def anomaly_schema() -> pa.Schema:
+    """The anomalous rows grouping reads (ANOMALY_COLUMNS), as a scoring pass collects them."""
+    return pa.schema([("entity", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("score", pa.float64()),
+                      ("calibrated", pa.float64()), ("top_features", FEATURE_SHARES)])
+
+
+def event_schema(ts_type: pa.DataType = pa.timestamp("us", tz="UTC"),
+                 top_type: pa.DataType | None = None) -> pa.Schema:
+    """The columns `group_anomalies` returns (the events table's, less the run's constants)."""
+    return pa.schema([("event_id", pa.string()), ("entity", pa.string()), ("start_ts", ts_type), ("end_ts", ts_type),
+                      ("n_points", pa.int64()), ("peak_ts", ts_type), ("peak_score", pa.float64()),
+                      ("peak_calibrated", pa.float64()), ("severity", pa.string()),
+                      ("top_features", top_type or FEATURE_SHARES)])
+
+
+def new_events(ts_us: np.ndarray, gap_us: np.ndarray | int, entity_change: np.ndarray | None = None) -> np.ndarray:
+    """For anomalous points sorted by (entity, time): True where a point starts an event (the first point, a
+    new entity, or more than the entity's gap after the previous point)."""
+    ts_us = np.asarray(ts_us, dtype=np.int64)
+    if len(ts_us) == 0:
+        return np.zeros(0, dtype=bool)
+    new = np.concatenate([[True], np.diff(ts_us) > np.broadcast_to(gap_us, ts_us.shape)[1:]])
+    return new | entity_change if entity_change is not None else new
+
+
+def severity(alarm_rate: float, peak_calibrated: np.ndarray) -> np.ndarray:
+    ratio = alarm_rate / np.maximum(1e-300, 1.0 - np.asarray(peak_calibrated, dtype=np.float64))
+    out = np.full(len(ratio), "low", dtype=object)
     for bound, label in reversed(SEVERITY_LEVELS):
-        out = F.when(ratio >= bound, F.lit(label)).otherwise(out)
+        out[ratio >= bound] = label
     return out
 
 
-def group_events(scores: "DataFrame", rules: EventRules, spacing: "DataFrame", alarm_rate: float) -> "DataFrame":
-    """One row per event from the anomalous rows of `scores` (entity, ts, score, calibrated, is_anomaly,
-    top_features); spacing: (entity, spacing_s), with the global spacing under a null entity."""
-    fallback = spacing.where(F.col("entity").isNull()).select(F.col("spacing_s").alias("_global"))
-    known = spacing.where(F.col("entity").isNotNull())
-    anomalies = (scores.where("is_anomaly").select("entity", "ts", "score", "calibrated", "top_features")
-                 .join(F.broadcast(known), "entity", "left").crossJoin(F.broadcast(fallback)))
-    limit = F.lit(rules.merge_points + 0.5) * F.coalesce(F.col("spacing_s"), F.col("_global")) * F.lit(1e6)
-    by_entity = Window.partitionBy("entity").orderBy("ts")
-    gap = F.unix_micros("ts") - F.lag(F.unix_micros("ts")).over(by_entity)
-    numbered = anomalies.withColumn("_new", F.coalesce(gap > limit, F.lit(True)).cast("int"))
-    numbered = numbered.withColumn("event_no", F.sum("_new").over(by_entity))
-    events = numbered.groupBy("entity", "event_no").agg(
-        F.min("ts").alias("start_ts"),
-        F.max("ts").alias("end_ts"),
-        F.count("*").alias("n_points"),
-        F.max_by("ts", "score").alias("peak_ts"),
-        F.max("score").alias("peak_score"),
-        F.max("calibrated").alias("peak_calibrated"),
-        F.max_by("top_features", "score").alias("top_features"),
-    ).where(F.col("n_points") >= rules.min_points)
-    return events.withColumn("severity", severity(alarm_rate, F.col("peak_calibrated"))).drop("event_no")
+def spark_timestamp_string(ts_us: int) -> str:
+    """A UTC timestamp as Spark casts one to a string ('2026-03-06 22:20:00', fractions without trailing
+    zeros): the form event ids have always been hashed from."""
+    seconds, micros = divmod(int(ts_us), 1_000_000)
+    text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{micros:06d}".rstrip("0") if micros else text
 
 
-def event_ids(events: "DataFrame", dataset: str, model_name: str, model_version: int) -> "DataFrame":
-    """A stable id: the same event of a rerun keeps its id, so feedback on it stays attached."""
-    key = F.concat_ws("|", F.lit(dataset), "entity", F.col("start_ts").cast("string"), F.lit(model_name),
-                      F.lit(str(model_version)))
-    return events.withColumn("event_id", F.substring(F.sha2(key, 256), 1, 20))
+def event_id(key: EventKey, entity: str, start_us: int) -> str:
+    text = "|".join([key.dataset, entity, spark_timestamp_string(start_us), key.model_name, str(key.model_version)])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def group_anomalies(rows: pa.Table, rules: EventRules, spacings: Spacings, alarm_rate: float,
+                    key: EventKey) -> pa.Table:
+    """One row per event (`event_schema`) from anomalous rows (entity, ts, score, calibrated, top_features) of
+    any entities, in any order; an event's top features are those of its peak (its highest score)."""
+    ts_type, top_type = rows.schema.field("ts").type, rows.schema.field("top_features").type
+    schema = event_schema(ts_type, top_type)
+    if rows.num_rows == 0:
+        return schema.empty_table()
+    rows = rows.select(ANOMALY_COLUMNS).combine_chunks()
+    names = pc.unique(rows.column("entity"))
+    codes = pc.index_in(rows.column("entity"), names).to_numpy(zero_copy_only=False)
+    ts = rows.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    order = np.lexsort((ts, codes))
+    codes, ts = codes[order], ts[order]
+    score = rows.column("score").to_numpy(zero_copy_only=False)[order]
+    calibrated = rows.column("calibrated").to_numpy(zero_copy_only=False)[order]
+    gaps = np.array([rules.gap_us(spacings.of(e)) for e in names.to_pylist()], dtype=np.int64)
+    new = new_events(ts, gaps[codes], np.concatenate([[True], np.diff(codes) != 0]))
+    group = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], len(ts)) - 1
+    n_points = np.bincount(group)
+    peak = np.lexsort((-score, group))[starts]  # the highest score of each group, the earliest of equal ones
+    peak_cal = np.maximum.reduceat(calibrated, starts)
+    keep = n_points >= rules.min_points
+    starts, ends, n_points, peak, peak_cal = starts[keep], ends[keep], n_points[keep], peak[keep], peak_cal[keep]
+    entity = names.take(pa.array(codes[starts])).to_pylist()
+    as_ts = lambda a: pa.array(a, pa.int64()).cast(ts_type)  # noqa: E731
+    return pa.table({
+        "event_id": pa.array([event_id(key, e, t) for e, t in zip(entity, ts[starts].tolist())], pa.string()),
+        "entity": pa.array(entity, pa.string()),
+        "start_ts": as_ts(ts[starts]), "end_ts": as_ts(ts[ends]), "n_points": pa.array(n_points, pa.int64()),
+        "peak_ts": as_ts(ts[peak]), "peak_score": pa.array(score[peak], pa.float64()),
+        "peak_calibrated": pa.array(peak_cal, pa.float64()),
+        "severity": pa.array(severity(alarm_rate, peak_cal), pa.string()),
+        "top_features": rows.column("top_features").take(pa.array(order[peak])),
+    }, schema=schema)
+
+
+def group_events(scores: "DataFrame", rules: EventRules, spacings: Spacings, alarm_rate: float,
+                 key: EventKey) -> "DataFrame":
+    """`group_anomalies` in Spark, over each entity's anomalous rows of `scores` (entity, ts, score,
+    calibrated, is_anomaly, top_features): for the scores no scoring pass collected."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    anomalies = scores.where("is_anomaly").select(*ANOMALY_COLUMNS)
+    schema = from_arrow_schema(event_schema())
+    return anomalies.groupBy("entity").applyInArrow(
+        lambda rows: group_anomalies(rows, rules, spacings, alarm_rate, key), schema)
 
 
 def event_starts(ts_us: np.ndarray, flags: np.ndarray, rules: EventRules, spacing_s: float) -> np.ndarray:
@@ -89,11 +178,9 @@ def event_starts(ts_us: np.ndarray, flags: np.ndarray, rules: EventRules, spacin
     starts = np.zeros(len(flags), dtype=bool)
     if len(idx) == 0:
         return starts
-    t = np.asarray(ts_us, dtype=np.int64)[idx]
-    new = np.concatenate([[True], np.diff(t) > rules.gap_us(spacing_s)])
-    group = np.cumsum(new) - 1
+    new = new_events(np.asarray(ts_us, dtype=np.int64)[idx], rules.gap_us(spacing_s))
     if rules.min_points > 1:
-        keep = np.bincount(group)[group] >= rules.min_points
-        new &= keep
+        group = np.cumsum(new) - 1
+        new &= np.bincount(group)[group] >= rules.min_points
     starts[idx[new]] = True
     return starts

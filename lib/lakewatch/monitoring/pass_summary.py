@@ -2,9 +2,12 @@
 
 The scoring UDF already holds every scored row's features, score and flags as numpy arrays. It adds them to a
 `PassSummary` (the drift partials of the features and of the score, and the rows, anomalies and warming-up
-rows per hour), which reaches the driver through an accumulator: the drift step then needs no pass over the
-input's features nor over the written scores (they cost as much as the scoring pass itself: every row's 32
-features through Arrow once more), and the run's counts no pass over the scores.
+rows per hour) and its anomalous rows, which reach the driver through an accumulator: the drift step then
+needs no pass over the input's features nor over the written scores (they cost as much as the scoring pass
+itself: every row's 32 features through Arrow once more), the run's counts no pass over the scores, and its
+events no job over them (they are grouped on the driver, `monitoring.events`). The anomalous rows are kept up
+to `MAX_ANOMALIES`: past that (a day the model flags wholesale) the summary says so, and the events are grouped
+in Spark from the written scores instead.
 
 Exactly once: Spark applies a result task's accumulator updates once per partition, and the scoring UDF runs
 in the write job's result stage (row-wise: no shuffle; windows: after the shuffle). A retried commit runs
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 from pyspark.accumulators import AccumulatorParam
 
 from lakewatch.monitoring.drift import SCORE_FEATURE, Column_, Partials, sample_flag
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from lakewatch.monitoring.drift_stats import CurrentSummary
 
 HOUR_US = 3_600_000_000
+MAX_ANOMALIES = 100_000  # anomalous rows a pass collects for its events; beyond, none (`overflow`)
 SAMPLE_COLUMN = "_q"  # whether a scored row's values go into the quantiles (drift.sample_flag)
 
 
@@ -40,6 +45,8 @@ class PassSummary:
     features: Partials
     score: Partials
     hours: dict[int, np.ndarray] = field(default_factory=dict)  # hour (epoch us) -> [rows, anomalous, warming]
+    anomalies: list[pa.RecordBatch] = field(default_factory=list)  # monitoring.events.ANOMALY_COLUMNS
+    overflow: bool = False  # more than MAX_ANOMALIES anomalous rows: `anomalies` is empty
 
     @staticmethod
     def of(cols: list[Column_], edges: list[list[float]], score_edges: list[float]) -> "PassSummary":
@@ -49,11 +56,13 @@ class PassSummary:
         return PassSummary(self.features.empty(), self.score.empty())
 
     def add_batch(self, x: np.ndarray, q: np.ndarray, ts_us: np.ndarray, score: np.ndarray,
-                  is_anomaly: np.ndarray, warming_up: np.ndarray) -> None:
+                  is_anomaly: np.ndarray, warming_up: np.ndarray, anomalies: pa.RecordBatch | None = None) -> None:
         """Add scored rows: x (n, d) raw features in the package's order, q the sampled rows, their
-        timestamps (epoch us), scores and flags."""
+        timestamps (epoch us), scores and flags, and the anomalous ones among them (ANOMALY_COLUMNS)."""
         if len(q) == 0:
             return
+        if anomalies is not None and anomalies.num_rows:
+            self._keep([anomalies], False)
         self.features.add_values(list(x.T), q)
         self.score.add_values([score], q)
         hours, inverse = np.unique(np.asarray(ts_us, dtype=np.int64) // HOUR_US, return_inverse=True)
@@ -68,7 +77,21 @@ class PassSummary:
         self.score.merge(other.score)
         for h, t in other.hours.items():
             self.hours[h] = self.hours[h] + t if h in self.hours else t.copy()
+        self._keep(other.anomalies, other.overflow)
         return self
+
+    def _keep(self, batches: list[pa.RecordBatch], overflow: bool) -> None:
+        self.anomalies.extend(batches)
+        if overflow or self.overflow or sum(b.num_rows for b in self.anomalies) > MAX_ANOMALIES:
+            self.overflow, self.anomalies = True, []
+
+    def anomalous_rows(self) -> pa.Table | None:
+        """The pass's anomalous rows (ANOMALY_COLUMNS), or None past MAX_ANOMALIES."""
+        if self.overflow:
+            return None
+        from lakewatch.monitoring.events import anomaly_schema
+
+        return pa.Table.from_batches(self.anomalies, schema=anomaly_schema())
 
     def hourly(self) -> "pd.DataFrame":
         """(hour, rows, anomalous, warming) in time order, hour as a UTC timestamp (the session's time zone)."""
@@ -109,10 +132,10 @@ class PassMonitor:
         return sample_flag(self.sample).alias(SAMPLE_COLUMN)
 
     def add(self, x: np.ndarray, q: np.ndarray, ts_us: np.ndarray, score: np.ndarray, is_anomaly: np.ndarray,
-            warming_up: np.ndarray) -> None:
+            warming_up: np.ndarray, anomalies: pa.RecordBatch | None = None) -> None:
         """On a worker: add a batch of scored rows (see PassSummary.add_batch)."""
         batch = self.initial.empty()
-        batch.add_batch(x, q, ts_us, score, is_anomaly, warming_up)
+        batch.add_batch(x, q, ts_us, score, is_anomaly, warming_up, anomalies)
         self.accumulator.add(batch)
 
     def reset(self) -> None:

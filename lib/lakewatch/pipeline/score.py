@@ -12,6 +12,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
@@ -20,15 +22,15 @@ from lakewatch.data.quality import QualityCounts, validate_interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
-from lakewatch.lakehouse.writes import replace_interval
+from lakewatch.lakehouse.writes import replace_interval, replace_interval_rows
 from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, quantile_sample
-from lakewatch.monitoring.events import EventRules, event_ids, group_events
+from lakewatch.monitoring.events import EventKey, EventRules, Spacings, group_anomalies, group_events
 from lakewatch.monitoring.pass_summary import PassMonitor, PassSummary
 from lakewatch.packaging.package import ModelPackage, check_schema
 from lakewatch.packaging.registry import get_version, load_package, resolve
 from lakewatch.pipeline.alert_budget import event_threshold
 from lakewatch.pipeline.drift import DriftOutcome, compute_drift, record_drift, reference_profiles_of
-from lakewatch.pipeline.report import KnownParts, write_report
+from lakewatch.pipeline.report import KnownParts, read_events, top_events, write_report
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.scoring.spark import score_frame, unseen_accumulator
 
@@ -84,9 +86,11 @@ def run_score(
             interval_predicate(spec.name, interval.start, interval.end))
         record.details["unseen_entities"] = len(unseen.value)
 
-        def events() -> int:
+        def events() -> tuple[int, "pa.Table | None"]:
             with record.stage("events_and_drift/events"):
-                return write_events(spark, settings, spec, interval, package, written, record.run_id, min_peak)
+                collected = monitor.value.anomalous_rows() if monitor is not None else None
+                return write_events(spark, settings, spec, interval, package,
+                                    written if collected is None else collected, record.run_id, min_peak)
 
         def counts_and_drift() -> tuple["pd.DataFrame", DriftOutcome]:
             with record.stage("events_and_drift/counts"):
@@ -108,43 +112,56 @@ def run_score(
         with record.stage("events_and_drift"), ThreadPoolExecutor(2, thread_name_prefix="lakewatch-score") as pool:
             n_events, drift_done = pool.submit(events), pool.submit(counts_and_drift)
             hourly, drift = drift_done.result()
-            record.n_events = n_events.result()
+            record.n_events, grouped = n_events.result()
+            record.details["events_grouped_in"] = "spark" if grouped is None else "driver"
         validated.release()
         record.details["drift"] = drift.as_dict()
         with record.stage("report"):
             record.finish("success")
             known = KnownParts(drift=drift.frame(), reasons=validated.reasons,
                                anomalies_per_hour=hourly.loc[hourly["anomalous"] > 0, ["hour", "anomalous"]]
-                               .rename(columns={"anomalous": "n"}))
+                               .rename(columns={"anomalous": "n"}),
+                               events=read_events(spark, settings, record.as_row()) if grouped is None
+                               else top_events(grouped))
             record.report_path = write_report(spark, settings, record.as_row(), package.target_false_alarm_rate, known)
     return record
 
 
 def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval,
-                 package: ModelPackage, written: "DataFrame", run_id: str, min_peak: float | None = None) -> int:
-    """Group the interval's anomalies into events and replace the interval's events; returns how many. With
-    min_peak (the alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
+                 package: ModelPackage, scored: "DataFrame | pa.Table", run_id: str,
+                 min_peak: float | None = None) -> tuple[int, "pa.Table | None"]:
+    """Group the interval's anomalies into events and replace the interval's events; returns how many, and the
+    events when they were grouped on the driver. scored: the anomalous rows the scoring pass collected (grouped
+    here, on the driver), or the written scores (grouped in Spark). With min_peak (the alert budget's
+    threshold), only events whose peak calibrated score reaches it are raised."""
     m = package.manifest
-    name, version = m["name"], int(m["version"])
-    rules = EventRules.of(settings.scoring)
-    events = group_events(written, rules, spacing_frame(spark, package), package.target_false_alarm_rate)
+    key = EventKey(spec.name, m["name"], int(m["version"]))
+    rules, spacings, rate = EventRules.of(settings.scoring), spacings_of(package), package.target_false_alarm_rate
+    run_columns = {"dataset": spec.name, "model_name": key.model_name, "model_version": key.model_version,
+                   "run_id": run_id}
+    if isinstance(scored, pa.Table):
+        events = group_anomalies(scored, rules, spacings, rate, key)
+        if min_peak is not None:
+            events = events.filter(pc.greater_equal(events.column("peak_calibrated"), min_peak))
+        for name, value in run_columns.items():
+            events = events.append_column(name, pa.repeat(pa.scalar(value), events.num_rows))
+        events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
+        return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
+                                     run_id), events
+    grouped = group_events(scored, rules, spacings, rate, key)
     if min_peak is not None:
-        events = events.where(F.col("peak_calibrated") >= F.lit(min_peak))
-    events = event_ids(events, spec.name, name, version).select(
-        "*", F.lit(spec.name).alias("dataset"), F.lit(name).alias("model_name"),
-        F.lit(version).alias("model_version"), F.lit(run_id).alias("run_id"),
-        F.to_date("start_ts").alias("logical_date"),
-    )
-    return replace_interval(spark, settings, EVENTS, events, spec.name, interval.start, interval.end, run_id)
+        grouped = grouped.where(F.col("peak_calibrated") >= F.lit(min_peak))
+    grouped = grouped.select("*", *[F.lit(v).alias(k) for k, v in run_columns.items()],
+                             F.to_date("start_ts").alias("logical_date"))
+    return replace_interval(spark, settings, EVENTS, grouped, spec.name, interval.start, interval.end, run_id), None
 
 
-def spacing_frame(spark: "SparkSession", package: ModelPackage) -> "DataFrame":
-    """(entity, spacing_s) of the entities the package knows, and the global spacing for the others (entity
-    null): how far apart an entity's anomalies may be to belong to one event."""
+def spacings_of(package: ModelPackage) -> Spacings:
+    """How far apart an entity's anomalies may be to belong to one event: the spacing of each entity the package
+    knows, and the global spacing for the others."""
     table = package.entity_table().select(["entity", "spacing_s"])
-    rows = [(e, float(s)) for e, s in zip(table.column("entity").to_pylist(), table.column("spacing_s").to_pylist())]
-    rows.append((None, float(package.manifest["entities"]["global_spacing_s"])))
-    return spark.createDataFrame(rows, "entity STRING, spacing_s DOUBLE")
+    known = dict(zip(table.column("entity").to_pylist(), map(float, table.column("spacing_s").to_pylist())))
+    return Spacings(known, float(package.manifest["entities"]["global_spacing_s"]))
 
 
 def pass_monitor(spark: "SparkSession", settings: Settings, spec: DatasetSpec, package: ModelPackage,

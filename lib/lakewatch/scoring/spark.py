@@ -121,18 +121,38 @@ def resolve_device(wanted: str) -> str:
     return wanted
 
 
-def result_arrays(out: "ScoredRows", names: list[str]) -> list[pa.Array]:
-    """The plan's result as Arrow arrays, in OUTPUT_COLUMNS order."""
-    n = len(out.score)
+def _top_features(out: "ScoredRows", names: list[str], every_row: bool) -> pa.Array:
+    """Each anomalous row's top features as a list of (feature, share): for every row (null where normal) or
+    for the anomalous rows only."""
     k = out.top_idx.shape[1] if out.top_idx.ndim == 2 else 0
-    counts = np.where(out.is_anomaly, k, 0)
+    counts = np.where(out.is_anomaly, k, 0) if every_row else np.full(len(out.top_idx), k)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     values = pa.StructArray.from_arrays(
         [pa.array(np.asarray(names, dtype=object)[out.top_idx.ravel()] if k else [], pa.string()),
          pa.array(out.top_share.ravel().astype(np.float64), pa.float64())],
         names=["feature", "share"],
     )
-    top = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~out.is_anomaly) if n else None)
+    mask = pa.array(~out.is_anomaly) if every_row and len(out.score) else None
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+
+
+def anomalous_rows(entity: pa.Array, ts_us: np.ndarray, out: "ScoredRows", names: list[str]) -> pa.RecordBatch:
+    """The anomalous rows of a scored batch (entity and ts_us aligned with out) as events are grouped from them
+    (monitoring.events.ANOMALY_COLUMNS)."""
+    from lakewatch.monitoring.events import anomaly_schema
+
+    flagged = np.flatnonzero(out.is_anomaly)
+    ts = pa.array(np.asarray(ts_us, dtype=np.int64)[flagged], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    return pa.RecordBatch.from_arrays(
+        [entity.take(pa.array(flagged)).cast(pa.string()), ts, pa.array(out.score[flagged], pa.float64()),
+         pa.array(out.calibrated[flagged], pa.float64()), _top_features(out, names, every_row=False)],
+        schema=anomaly_schema())
+
+
+def result_arrays(out: "ScoredRows", names: list[str]) -> list[pa.Array]:
+    """The plan's result as Arrow arrays, in OUTPUT_COLUMNS order."""
+    n = len(out.score)
+    top = _top_features(out, names, every_row=True)
     uncertainty = pa.nulls(n, pa.float64()) if out.uncertainty is None else pa.array(out.uncertainty, pa.float64())
     return [pa.array(out.score, pa.float64()), pa.array(out.calibrated, pa.float64()), uncertainty,
             pa.array(out.is_anomaly), top, pa.array(out.warming_up)]
@@ -156,6 +176,7 @@ def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_
     from pyspark.sql import functions as F
 
     with_time = needs_time or monitor is not None
+    with_entity = needs_entity or monitor is not None  # the monitor keeps the anomalous rows for their events
 
     @F.arrow_udf(_result_type())
     def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
@@ -163,16 +184,17 @@ def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_
         for cols in batches:
             cols = list(cols) if isinstance(cols, tuple) else [cols]  # one input column arrives bare
             q = cols.pop().to_numpy(zero_copy_only=False).astype(bool) if monitor is not None else None
-            entity = cols.pop(0) if needs_entity else None
+            entity = cols.pop(0) if with_entity else None
             ts = cols.pop(0).to_numpy(zero_copy_only=False).astype(np.int64) if with_time else None
             x = np.column_stack([c.to_numpy(zero_copy_only=False) for c in cols])
-            out = plan.score_rows(entity, ts if needs_time else None, x)
-            _note_unseen(unseen, entity, out)
+            out = plan.score_rows(entity if needs_entity else None, ts if needs_time else None, x)
+            _note_unseen(unseen, entity if needs_entity else None, out)
             if monitor is not None:
-                monitor.add(x, q, ts, out.score, out.is_anomaly, out.warming_up)
+                monitor.add(x, q, ts, out.score, out.is_anomaly, out.warming_up,
+                            anomalous_rows(entity, ts, out, features))
             yield pa.StructArray.from_arrays(result_arrays(out, features), names=OUTPUT_COLUMNS)
 
-    inputs = (([F.col("entity")] if needs_entity else []) + ([F.unix_micros("ts")] if with_time else [])
+    inputs = (([F.col("entity")] if with_entity else []) + ([F.unix_micros("ts")] if with_time else [])
               + [F.col(f).cast("double") for f in features] + ([monitor.sample_column()] if monitor else []))
     scored = apply(*inputs).alias("_scored")
     return df.select("entity", "ts", "logical_date", scored).select("entity", "ts", "logical_date", "_scored.*")
@@ -215,7 +237,8 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
             _note_unseen(unseen, entity, out, targets)
             if monitor is not None:
                 q = table.column(SAMPLE_COLUMN).to_numpy(zero_copy_only=False).astype(bool)
-                monitor.add(x[targets], q[targets], ts[targets], out.score, out.is_anomaly, out.warming_up)
+                monitor.add(x[targets], q[targets], ts[targets], out.score, out.is_anomaly, out.warming_up,
+                            anomalous_rows(entity.take(pa.array(targets)), ts[targets], out, features))
             take = pa.array(targets)
             keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
             yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=names)
