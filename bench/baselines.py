@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
+import pyarrow as pa
 
 from lakewatch.lakehouse.tables import FEATURE_SHARES
 from lakewatch.packaging.package import ModelPackage, parse_package
@@ -54,6 +55,30 @@ def native_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
         (F.col("score") >= threshold).alias("is_anomaly"),
         F.lit(None).cast(FEATURE_SHARES).alias("top_features"),
     )
+
+
+def noop_udf_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
+    """(a0) The ceiling of any model in an Arrow UDF on this Spark: score_frame's row-wise UDF with the same
+    inputs (the features as float64, the entity where the package needs it) and the same output struct, and
+    nothing computed in between (the first feature as the score, no top features)."""
+    from pyspark.sql import functions as F
+
+    from lakewatch.scoring.spark import OUTPUT_COLUMNS, result_type
+
+    top_type = pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))
+
+    @F.arrow_udf(result_type())
+    def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+        for cols in batches:
+            score = (cols[-1] if isinstance(cols, tuple) else cols).cast(pa.float64())
+            n = len(score)
+            no = pa.array(np.zeros(n, dtype=bool))
+            yield pa.StructArray.from_arrays([score, score, pa.nulls(n, pa.float64()), no, pa.nulls(n, top_type), no],
+                                             names=OUTPUT_COLUMNS)
+
+    inputs = ([F.col("entity")] if package.needs_entity else []) + [F.col(f).cast("double") for f in package.features]
+    return df.select("entity", "ts", "logical_date", apply(*inputs).alias("_s")).select(
+        "entity", "ts", "logical_date", "_s.*")
 
 
 def predict_batch_frame(df: "DataFrame", package: ModelPackage, batch_size: int, device: str, threads: int,

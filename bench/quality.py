@@ -10,6 +10,7 @@ Protocols (the same code as `lakewatch backtest`; nothing is tuned on the scored
 - relational: `generate` 15 days x 16 hosts with `decoupling` anomalies only (one metric follows its own daily
   cycle half a day out of phase: its usual values, no longer moving with the metrics it follows), the same
   walk-forward: enough relational events in week 2 (about 50) for their event recall to be a measurement.
+- `--dev`: the two generated datasets with other seeds (DEV_SEEDS), where a change is measured before it is kept.
 - cascade: the default model again with `scoring.cascade` on (`--cascade`, the model to run it with): the
   gate's pass rate and recall (points and labeled anomalies), and the speed-up of scoring against the same
   model without the gate in the same run (scoring only: validation, gate, model, cached result).
@@ -36,6 +37,9 @@ DEMO = {"start": date(2026, 3, 2), "days": 15, "entities": 8, "seed": 42}
 RELATIONAL = {"start": date(2026, 3, 2), "days": 15, "entities": 16, "seed": 7, "anomaly_rate": 0.5,
               "kinds": ("decoupling",)}
 GENERATED = {"demo_metrics": DEMO, "relational_metrics": RELATIONAL}
+# `--dev`: the same generated datasets with other seeds, in a lakehouse of their own: where a change to a model is
+# measured before it is kept, so that the seeds above stay a test nothing was chosen on
+DEV_SEEDS = {"demo_metrics": 43, "relational_metrics": 8}
 WALK_FORWARD = (date(2026, 3, 2), date(2026, 3, 16))  # of both generated datasets: week 1 trains, week 2 is scored
 COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
            "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "event_recall:stuck",
@@ -44,9 +48,9 @@ COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_opt
            "score_seconds", "cascade_speed_up"]
 
 
-def prepare(spark, settings: Settings, datasets: list[str]) -> None:
+def prepare(spark, settings: Settings, datasets: list[str], dev: bool = False) -> None:
     """NAB imported and the generated datasets written into the bench lakehouse, once (they are snapshots of fixed
-    inputs)."""
+    inputs); with dev, the generated ones with their development seeds."""
     from lakewatch.lakehouse.tables import raw_table_path
     from lakewatch.lakehouse.writes import is_delta
 
@@ -63,7 +67,8 @@ def prepare(spark, settings: Settings, datasets: list[str]) -> None:
         if not is_delta(spark, spec.table_path(settings)):
             from lakewatch.demo.generate import GeneratorParams, write_generated
 
-            write_generated(spark, GeneratorParams(**GENERATED[name]), spec.table_path(settings),
+            params = {**GENERATED[name], **({"seed": DEV_SEEDS[name]} if dev else {})}
+            write_generated(spark, GeneratorParams(**params), spec.table_path(settings),
                             spec.labels_path(settings))
 
 
@@ -91,13 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default="nab,demo_metrics,relational_metrics")
     p.add_argument("--cascade", default=None,
                    help="the model rerun with scoring.cascade on (default: the profile's default model; '' for none)")
-    p.add_argument("--out", default="bench-results/quality.json")
+    p.add_argument("--dev", action="store_true",
+                   help="the generated datasets with their development seeds (DEV_SEEDS), in <lakehouse>-dev")
+    p.add_argument("--out", default=None, help="default bench-results/quality.json (quality-dev.json with --dev)")
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
     models = [m for m in args.models.split(",") if m]
     datasets = [d for d in args.datasets.split(",") if d]
+    if args.dev:
+        if "nab" in datasets:
+            p.error("--dev runs the generated datasets only: NAB has no development copy (--datasets)")
+        settings = settings.with_lakehouse(settings.lakehouse.rstrip("/") + "-dev")
+    out = Path(args.out or f"bench-results/quality{'-dev' if args.dev else ''}.json")
     spark = build_session(settings, app_name="lakewatch-bench-quality")
-    prepare(spark, settings, datasets)
+    prepare(spark, settings, datasets, args.dev)
     rows = []
     cascade = settings.training.default_model if args.cascade is None else args.cascade
     for dataset in datasets:
@@ -113,11 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                          "cascade_speed_up": round(plain / took, 2) if plain else None})
         print(table([r for r in rows if r["dataset"] == dataset]), flush=True)
     print("\n" + table(rows))
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"profile": settings.source, "rows": rows}, indent=1, default=str))
-    print(f"\nwritten: {out}; every metric: lakewatch --conf {args.conf} sql \"SELECT * FROM evaluation WHERE run_id "
-          "LIKE 'backtest-bench-quality-%'\"")
+    print(f"\nwritten: {out}; every metric: lakewatch --conf {args.conf} --lakehouse {settings.lakehouse} sql "
+          "\"SELECT * FROM evaluation WHERE run_id LIKE 'backtest-bench-quality-%'\"")
     return 0
 
 

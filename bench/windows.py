@@ -64,14 +64,14 @@ def collect_list_frame(df: Any, shipped: Any, features: list[str], start_us: int
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from lakewatch.scoring.spark import OUTPUT_COLUMNS, _result_type, result_arrays
+    from lakewatch.scoring.spark import OUTPUT_COLUMNS, result_type, result_arrays
 
     w = Window.partitionBy("entity").orderBy("ts").rowsBetween(-(WINDOW - 1), 0)
     framed = df.select("entity", "ts", "logical_date",
                        F.collect_list(F.struct(*[F.col(f).cast("double") for f in features])).over(w).alias("win"))
     framed = framed.where(F.unix_micros("ts") >= F.lit(start_us))
 
-    @F.arrow_udf(_result_type())
+    @F.arrow_udf(result_type())
     def apply(batches: Iterator[tuple[pa.Array, pa.Array]]) -> Iterator[pa.Array]:
         plan = shipped.plan()
         for entity, win in batches:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lakewatch.config import Settings, load_settings
-from tests.services import AIRFLOW_PASSWORD, call, start_airflow, start_cluster, stop_airflow, stop_cluster, wait_for
+from tests.services import (AIRFLOW_PASSWORD, call, migrate_airflow, start_airflow, start_cluster, stop_airflow,
+                            stop_cluster, wait_for)
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers run this venv's Python, as the driver does
@@ -124,13 +125,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def airflow_env(trained_lake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Airflow for `airflow dags test`: its own home and SQLite database, the project's DAG folder."""
-    import subprocess
-
+def airflow_base_env(trained_lake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Airflow's environment: its own home and SQLite database (`airflow_env` migrates it), the DAG folder."""
     _, _, profile = trained_lake
     home = tmp_path_factory.mktemp("airflow-home")
-    env = subprocess_env(
+    return subprocess_env(
         profile,
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
@@ -138,9 +137,22 @@ def airflow_env(trained_lake, tmp_path_factory: pytest.TempPathFactory) -> dict[
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
         AIRFLOW_CONN_SPARK_LOCAL=SPARK_CONN,
     )
-    out = subprocess.run(["airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return env
+
+
+@pytest.fixture(scope="session")
+def airflow_env(airflow_base_env: dict[str, str], services) -> dict[str, str]:
+    """Airflow for `airflow dags test`: its database migrated (in the background since the session started,
+    `services`, when a selected test needed it then)."""
+    import subprocess
+
+    migrating = services.get("airflow_db")
+    if migrating is None:
+        out = subprocess.run(["airflow", "db", "migrate"], env=airflow_base_env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+    else:
+        assert migrating.proc.wait(timeout=300) == 0, migrating.log.read_text()[-3000:]
+    return airflow_base_env
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -153,12 +165,16 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         if "cluster" in wanted:
             started["cluster"] = start_cluster(tmp_path_factory.mktemp("cluster"), subprocess_env(Path("/nonexistent")))
         if "airflow_server" in wanted:
-            started["airflow"] = start_airflow(request.getfixturevalue("airflow_env"),
+            started["airflow"] = start_airflow(request.getfixturevalue("airflow_base_env"),
                                                tmp_path_factory.mktemp("standalone"))
+        if any("airflow_env" in item.fixturenames for item in request.session.items):
+            started["airflow_db"] = migrate_airflow(request.getfixturevalue("airflow_base_env"),
+                                                    tmp_path_factory.mktemp("airflow-migrate"))
         yield started
     finally:
-        if "airflow" in started:
-            stop_airflow(started["airflow"])
+        for name in ("airflow", "airflow_db"):
+            if name in started:
+                stop_airflow(started[name])
         if "cluster" in started:
             stop_cluster(started["cluster"])
 

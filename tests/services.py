@@ -80,6 +80,15 @@ def start_airflow(airflow_env: dict[str, str], home: Path) -> Started:
     return Started(proc, env, log, {"base": f"http://127.0.0.1:{port}"})
 
 
+def migrate_airflow(env: dict[str, str], folder: Path) -> Started:
+    """`airflow db migrate` of env's AIRFLOW_HOME, in the background (its own process group)."""
+    log = folder / "migrate.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["airflow", "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return Started(proc, env, log)
+
+
 def stop_airflow(started: Started) -> None:
     """SIGTERM to its process group, SIGKILL if it lingers."""
     if started.proc.poll() is not None:

@@ -158,7 +158,7 @@ def result_arrays(out: "ScoredRows", names: list[str]) -> list[pa.Array]:
             pa.array(out.is_anomaly), top, pa.array(out.warming_up)]
 
 
-def _result_type():
+def result_type():
     from pyspark.sql import types as T
 
     return T.StructType([
@@ -178,7 +178,7 @@ def score_rowwise(df: "DataFrame", shipped: Shipped, features: list[str], needs_
     with_time = needs_time or monitor is not None
     with_entity = needs_entity or monitor is not None  # the monitor keeps the anomalous rows for their events
 
-    @F.arrow_udf(_result_type())
+    @F.arrow_udf(result_type())
     def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
         plan = shipped.plan()
         for cols in batches:
@@ -205,7 +205,7 @@ def window_schema():
 
     return T.StructType([
         T.StructField("entity", T.StringType()), T.StructField("ts", T.TimestampType()),
-        T.StructField("logical_date", T.DateType()), *_result_type().fields,
+        T.StructField("logical_date", T.DateType()), *result_type().fields,
     ])
 
 
@@ -303,7 +303,7 @@ def score_cascade(df: "DataFrame", package: ModelPackage, shipped: Shipped, sc: 
     else:
         scored = score_windowed(gated.where(F.col(NEEDED)), shipped, package.features, start_us, partitions,
                                 unseen, only=CANDIDATE)
-    schema = {f.name: f.dataType for f in _result_type().fields}
+    schema = {f.name: f.dataType for f in result_type().fields}
     unscored = gated.where(in_range & ~F.col(CANDIDATE)).select(
         "entity", "ts", "logical_date",
         *[(F.lit(False) if c == "is_anomaly" else F.lit(None)).cast(schema[c]).alias(c) for c in OUTPUT_COLUMNS])
