@@ -60,12 +60,11 @@ def native_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
 def noop_udf_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
     """(a0) The ceiling of any model in an Arrow UDF on this Spark: score_frame's row-wise UDF with the same
     inputs (the features as float64, the entity where the package needs it) and the same output struct, and
-    nothing computed in between (the first feature as the score, no top features)."""
+    nothing computed in between (the last feature as the score, no top features)."""
     from pyspark.sql import functions as F
 
+    from lakewatch.monitoring.events import ARROW_FEATURE_SHARES as top_type
     from lakewatch.scoring.spark import OUTPUT_COLUMNS, result_type
-
-    top_type = pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))
 
     @F.arrow_udf(result_type())
     def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:

@@ -3,9 +3,11 @@ them (so that feedback on an event survives a rerun)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
@@ -29,55 +31,63 @@ def rows(points: list[tuple[str, int, float, float, str]]) -> pa.Table:
     }, schema=anomaly_schema())
 
 
-# a: every 5 minutes (its own spacing); b: unknown, the global spacing of 10 minutes. Unsorted on purpose.
+# a: every 5 minutes (its own spacing); b and c: unknown, the global spacing of 10 minutes. Unsorted on purpose.
 POINTS = [
-    ("a", 20, 2.0, 0.9999, "lat"),  # a's second event: 20 is 15 minutes after 5 (> 12.5)
-    ("a", 0, 1.0, 0.999, "cpu"),
-    ("a", 5, 3.0, 0.9995, "mem"),  # peak of a's first event; the highest calibrated is 0.9995
-    ("b", 0, 5.0, 0.99999, "gc"),
+    ("a", 20, 2.0, 0.99995, "lat"),  # a's second event: 20 is 15 minutes after 5 (> 12.5)
+    ("a", 0, 1.0, 0.9997, "cpu"),  # the highest calibrated of a's first event, not its peak
+    ("a", 5, 3.0, 0.9990, "mem"),  # the peak (the highest score) of a's first event
+    ("b", 0, 5.0, 0.999995, "gc"),
     ("b", 25, 4.0, 0.9, "io"),  # 25 minutes later: within 2.5 x 10 minutes, the same event
+    ("c", 7, 0.5, 0.9992, "net"),
 ]
 SPACINGS = Spacings({"a": 300.0}, 600.0)
 
 
+def sorted_events(table: pa.Table) -> dict:
+    return table.sort_by([("entity", "ascending"), ("start_ts", "ascending")]).to_pydict()
+
+
 def test_events_are_grouped_by_each_entitys_spacing_with_the_peak_and_its_features():
-    got = group_anomalies(rows(POINTS), RULES, SPACINGS, 0.001, KEY).sort_by([("entity", "ascending"),
-                                                                                ("start_ts", "ascending")])
-    d = got.to_pydict()
+    d = sorted_events(group_anomalies(rows(POINTS), RULES, SPACINGS, 0.001, KEY))
     at = lambda minute: datetime.fromtimestamp((T0 + minute * MIN_US) / 1e6, tz=timezone.utc)  # noqa: E731
-    assert d["entity"] == ["a", "a", "b"]
-    assert d["start_ts"] == [at(0), at(20), at(0)] and d["end_ts"] == [at(5), at(20), at(25)]
-    assert d["n_points"] == [2, 1, 2] and d["peak_ts"] == [at(5), at(20), at(0)]
-    assert d["peak_score"] == [3.0, 2.0, 5.0] and d["peak_calibrated"] == [0.9995, 0.9999, 0.99999]
-    # alarm rate / p of the peak: 0.001 / 0.0005 = 2 (medium), / 0.0001 = 10 (high), / 0.00001 = 100 (critical)
-    assert d["severity"] == ["medium", "high", "critical"]
-    assert [t[0]["feature"] for t in d["top_features"]] == ["mem", "lat", "gc"]
+    assert d["entity"] == ["a", "a", "b", "c"]
+    assert d["start_ts"] == [at(0), at(20), at(0), at(7)] and d["end_ts"] == [at(5), at(20), at(25), at(7)]
+    assert d["n_points"] == [2, 1, 2, 1] and d["peak_ts"] == [at(5), at(20), at(0), at(7)]
+    assert d["peak_score"] == [3.0, 2.0, 5.0, 0.5]
+    assert d["peak_calibrated"] == [0.9997, 0.99995, 0.999995, 0.9992]  # the event's highest, not the peak's
+    # alarm rate / p of the highest calibrated: 0.001 / 0.0003 = 3.3, / 0.00005 = 20, / 0.000005 = 200, / 0.0008
+    assert d["severity"] == ["medium", "high", "critical", "low"]
+    assert [t[0]["feature"] for t in d["top_features"]] == ["mem", "lat", "gc", "net"]
 
 
 def test_too_short_events_are_not_raised_and_no_rows_make_no_events():
-    got = group_anomalies(rows(POINTS), EventRules(merge_points=2.0, min_points=2), SPACINGS, 0.001, KEY)
-    assert sorted(got.column("n_points").to_pylist()) == [2, 2]
+    got = sorted_events(group_anomalies(rows(POINTS), EventRules(merge_points=2.0, min_points=2), SPACINGS, 0.001,
+                                        KEY))
+    assert got["entity"] == ["a", "b"] and got["n_points"] == [2, 2]
     assert group_anomalies(rows([]), RULES, SPACINGS, 0.001, KEY).num_rows == 0
 
 
 def test_event_starts_follow_the_same_rule():
-    ts = np.array([0, 5, 20, 25, 30]) * MIN_US
-    flags = np.array([True, True, True, False, True])
-    # 0 and 5 one event; 20 starts another; 30 is 10 minutes after 20: the same one
-    assert event_starts(ts, flags, RULES, 300.0).tolist() == [True, False, True, False, False]
+    ts = np.array([0, 5, 20, 25, 30, 60]) * MIN_US
+    flags = np.array([True, True, True, False, True, True])
+    # 0 and 5 one event; 20 starts another, 30 (10 minutes after 20) is in it; 60 alone
+    assert event_starts(ts, flags, RULES, 300.0).tolist() == [True, False, True, False, False, True]
     assert event_starts(ts, flags, EventRules(2.0, min_points=2), 300.0).tolist() == [True, False, True, False,
-                                                                                        False]
-    assert not event_starts(ts, np.zeros(5, bool), RULES, 300.0).any()
+                                                                                        False, False]
+    assert not event_starts(ts, np.zeros(6, bool), RULES, 300.0).any()
 
 
 def test_spark_groups_the_same_events_with_the_ids_spark_hashes(spark):
     table = rows(POINTS)
     df = spark.createDataFrame(table.to_pandas()).withColumn("is_anomaly", F.lit(True))
-    in_spark = group_events(df, RULES, SPACINGS, 0.001, KEY).toPandas().sort_values("event_id")
+    in_spark = group_events(df, RULES, SPACINGS, 0.001, KEY).withColumn("top_features", F.to_json("top_features"))
+    got = in_spark.toPandas().sort_values("event_id").reset_index(drop=True)
     local = group_anomalies(table, RULES, SPACINGS, 0.001, KEY).to_pandas().sort_values("event_id")
-    assert list(in_spark["event_id"]) == list(local["event_id"])
-    assert list(in_spark["n_points"]) == list(local["n_points"])
-    assert list(in_spark["peak_score"]) == list(local["peak_score"])
+    local = local.reset_index(drop=True)
+    for c in ("start_ts", "end_ts", "peak_ts"):
+        local[c] = local[c].dt.tz_localize(None)
+    local["top_features"] = [json.dumps([dict(t) for t in v], separators=(",", ":")) for v in local["top_features"]]
+    pd.testing.assert_frame_equal(got, local, check_dtype=False)
     # the id: sha256 of dataset|entity|start as Spark casts it to a string|model|version, its first 20 hex digits
     want = df.groupBy("entity").agg(F.min("ts").alias("start")).where("entity = 'b'").select(F.substring(F.sha2(
         F.concat_ws("|", F.lit(KEY.dataset), "entity", F.col("start").cast("string"), F.lit(KEY.model_name),

@@ -90,3 +90,19 @@ def test_anomalous_rows_are_kept_up_to_the_cap_and_then_none(monkeypatch):
     merged = a.merge(b)
     assert merged.overflow and merged.anomalous_rows() is None
     assert merged.merge(PassSummary.of(COLS, EDGES, [0.5])).anomalous_rows() is None  # overflow stays
+
+
+def test_each_task_keeps_its_share_of_the_anomalous_rows():
+    """Workers start from the accumulator's zero: with 2 tasks, each keeps at most half of MAX_ANOMALIES rows, so
+    that the tasks' results stay near it whatever the partitions; the driver's summary keeps them all."""
+    from lakewatch.monitoring.pass_summary import MAX_ANOMALIES, _Merge
+
+    driver = PassSummary.of(COLS, EDGES, [0.5])
+    driver.task_cap = MAX_ANOMALIES // 2
+    task = _Merge().zero(driver)
+    assert (task.cap, driver.cap) == (MAX_ANOMALIES // 2, MAX_ANOMALIES)
+    half = anomalies(MAX_ANOMALIES // 2)
+    task.merge(PassSummary(task.features.empty(), task.score.empty(), anomalies=[half]))
+    assert not task.overflow and driver.merge(task).n_anomalies == MAX_ANOMALIES // 2
+    task.merge(PassSummary(task.features.empty(), task.score.empty(), anomalies=[anomalies(1)]))
+    assert task.overflow  # one more than its share

@@ -140,8 +140,8 @@ def test_rerun_replaces_the_interval_without_duplicates(spark, lake, monkeypatch
 
     settings, spec, _, first = lake
     counts = {t.name: read(spark, settings, t).count() for t in (SCORES, EVENTS, QUARANTINE)}
-    columns = ["event_id", "entity", "start_ts", "end_ts", "n_points", "peak_ts", "peak_score", "severity",
-               F.to_json("top_features")]
+    columns = ["event_id", "entity", "start_ts", "end_ts", "n_points", "peak_ts", "peak_score", "peak_calibrated",
+               "severity", F.to_json("top_features")]
     events = sorted(read(spark, settings, EVENTS).select(*columns).collect())
     monkeypatch.setattr(pass_summary, "MAX_ANOMALIES", 1)
     again = run_score(spark, settings, spec, SCORE)

@@ -93,6 +93,19 @@ def read_pandas(settings: Settings, name: str, filters: list[tuple[str, str, Any
         raise LakewatchError(f"cannot read the {name} table at {table_uri(settings, name)}: {exc}") from exc
 
 
+def head(settings: Settings, name: str, files: list[tuple[str, str, Any]], columns: list[str],
+         rows: int) -> "pa.Table | None":
+    """The first rows of the files matching the partition filters `files` (some columns), or None when the table
+    was never created: a few rows without reading the rest."""
+    table = open_table(settings, name)
+    if table is None:
+        return None
+    try:
+        return table.to_pyarrow_dataset(file_pruning_predicate=files).head(rows, columns=columns)
+    except Exception as exc:
+        raise LakewatchError(f"cannot read the {name} table at {table_uri(settings, name)}: {exc}") from exc
+
+
 def _filtered(pdf: "pd.DataFrame", filters: list[tuple[str, str, Any]]) -> "pd.DataFrame":
     """The rows of pdf that pass every (column, op, value) filter, as DeltaTable.to_pandas reads them."""
     keep = None

@@ -71,13 +71,13 @@ class EventKey:
     model_version: int
 
 
-FEATURE_SHARES = pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))
+ARROW_FEATURE_SHARES = pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))
 
 
 def anomaly_schema() -> pa.Schema:
     """The anomalous rows grouping reads (ANOMALY_COLUMNS), as a scoring pass collects them."""
     return pa.schema([("entity", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("score", pa.float64()),
-                      ("calibrated", pa.float64()), ("top_features", FEATURE_SHARES)])
+                      ("calibrated", pa.float64()), ("top_features", ARROW_FEATURE_SHARES)])
 
 
 def event_schema(ts_type: pa.DataType = pa.timestamp("us", tz="UTC"),
@@ -86,7 +86,7 @@ def event_schema(ts_type: pa.DataType = pa.timestamp("us", tz="UTC"),
     return pa.schema([("event_id", pa.string()), ("entity", pa.string()), ("start_ts", ts_type), ("end_ts", ts_type),
                       ("n_points", pa.int64()), ("peak_ts", ts_type), ("peak_score", pa.float64()),
                       ("peak_calibrated", pa.float64()), ("severity", pa.string()),
-                      ("top_features", top_type or FEATURE_SHARES)])
+                      ("top_features", top_type or ARROW_FEATURE_SHARES)])
 
 
 def new_events(ts_us: np.ndarray, gap_us: np.ndarray | int, entity_change: np.ndarray | None = None) -> np.ndarray:
@@ -108,8 +108,9 @@ def severity(alarm_rate: float, peak_calibrated: np.ndarray) -> np.ndarray:
 
 
 def spark_timestamp_string(ts_us: int) -> str:
-    """A UTC timestamp as Spark casts one to a string ('2026-03-06 22:20:00', fractions without trailing
-    zeros): the form event ids have always been hashed from."""
+    """A timestamp as Spark casts one to a string in a UTC session ('2026-03-06 22:20:00', fractions without
+    trailing zeros): the form event ids have always been hashed from (the session is UTC:
+    `lakehouse.session.build_session`)."""
     seconds, micros = divmod(int(ts_us), 1_000_000)
     text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{micros:06d}".rstrip("0") if micros else text
@@ -166,9 +167,9 @@ def group_events(scores: "DataFrame", rules: EventRules, spacings: Spacings, ala
     from pyspark.sql.pandas.types import from_arrow_schema
 
     anomalies = scores.where("is_anomaly").select(*ANOMALY_COLUMNS)
-    schema = from_arrow_schema(event_schema())
+    schema = event_schema()
     return anomalies.groupBy("entity").applyInArrow(
-        lambda rows: group_anomalies(rows, rules, spacings, alarm_rate, key), schema)
+        lambda rows: group_anomalies(rows, rules, spacings, alarm_rate, key).cast(schema), from_arrow_schema(schema))
 
 
 def event_starts(ts_us: np.ndarray, flags: np.ndarray, rules: EventRules, spacing_s: float) -> np.ndarray:

@@ -6,8 +6,8 @@ rows per hour) and its anomalous rows, which reach the driver through an accumul
 needs no pass over the input's features nor over the written scores (they cost as much as the scoring pass
 itself: every row's 32 features through Arrow once more), the run's counts no pass over the scores, and its
 events no job over them (they are grouped on the driver, `monitoring.events`). The anomalous rows are kept up
-to `MAX_ANOMALIES`: past that (a day the model flags wholesale) the summary says so, and the events are grouped
-in Spark from the written scores instead.
+to `MAX_ANOMALIES`, each task its share of them: past that (a day the model flags wholesale) the summary says
+so, and the events are grouped in Spark from the written scores instead.
 
 Exactly once: Spark applies a result task's accumulator updates once per partition, and the scoring UDF runs
 in the write job's result stage (row-wise: no shuffle; windows: after the shuffle). A retried commit runs
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from lakewatch.monitoring.drift_stats import CurrentSummary
 
 HOUR_US = 3_600_000_000
-MAX_ANOMALIES = 100_000  # anomalous rows a pass collects for its events; beyond, none (`overflow`)
+# anomalous rows a pass collects for its events (beyond, none: `overflow`): ~150 bytes each on the driver
+MAX_ANOMALIES = 500_000
 SAMPLE_COLUMN = "_q"  # whether a scored row's values go into the quantiles (drift.sample_flag)
 
 
@@ -46,14 +47,18 @@ class PassSummary:
     score: Partials
     hours: dict[int, np.ndarray] = field(default_factory=dict)  # hour (epoch us) -> [rows, anomalous, warming]
     anomalies: list[pa.RecordBatch] = field(default_factory=list)  # monitoring.events.ANOMALY_COLUMNS
-    overflow: bool = False  # more than MAX_ANOMALIES anomalous rows: `anomalies` is empty
+    overflow: bool = False  # more than `cap` anomalous rows: `anomalies` is empty
+    n_anomalies: int = 0  # the rows in `anomalies`
+    cap: int = MAX_ANOMALIES  # the most anomalous rows this summary keeps (the pass's, on the driver)
+    task_cap: int = MAX_ANOMALIES  # the most one task's summary keeps (`_Merge.zero`: what workers start from)
 
     @staticmethod
     def of(cols: list[Column_], edges: list[list[float]], score_edges: list[float]) -> "PassSummary":
-        return PassSummary(Partials.of(cols, edges), Partials.of([Column_(SCORE_FEATURE)], [score_edges]))
+        return PassSummary(Partials.of(cols, edges), Partials.of([Column_(SCORE_FEATURE)], [score_edges]),
+                           cap=MAX_ANOMALIES, task_cap=MAX_ANOMALIES)
 
     def empty(self) -> "PassSummary":
-        return PassSummary(self.features.empty(), self.score.empty())
+        return PassSummary(self.features.empty(), self.score.empty(), cap=self.cap, task_cap=self.task_cap)
 
     def add_batch(self, x: np.ndarray, q: np.ndarray, ts_us: np.ndarray, score: np.ndarray,
                   is_anomaly: np.ndarray, warming_up: np.ndarray, anomalies: pa.RecordBatch | None = None) -> None:
@@ -82,8 +87,9 @@ class PassSummary:
 
     def _keep(self, batches: list[pa.RecordBatch], overflow: bool) -> None:
         self.anomalies.extend(batches)
-        if overflow or self.overflow or sum(b.num_rows for b in self.anomalies) > MAX_ANOMALIES:
-            self.overflow, self.anomalies = True, []
+        self.n_anomalies += sum(b.num_rows for b in batches)
+        if overflow or self.overflow or self.n_anomalies > self.cap:
+            self.overflow, self.anomalies, self.n_anomalies = True, [], 0
 
     def anomalous_rows(self) -> pa.Table | None:
         """The pass's anomalous rows (ANOMALY_COLUMNS), or None past MAX_ANOMALIES."""
@@ -107,7 +113,11 @@ class _Merge(AccumulatorParam):
     """Accumulates PassSummary values: each task starts from an empty copy of the driver's initial value."""
 
     def zero(self, value: PassSummary) -> PassSummary:
-        return value.empty()
+        """What each task starts from (Spark ships the accumulator to workers as its zero): a task keeps at most
+        `task_cap` anomalous rows, so that the tasks' results together stay near the pass's cap."""
+        task = value.empty()
+        task.cap = value.task_cap
+        return task
 
     def addInPlace(self, a: PassSummary, b: PassSummary) -> PassSummary:
         return a.merge(b)
@@ -123,9 +133,11 @@ class PassMonitor:
 
     @staticmethod
     def start(spark: "SparkSession", cols: list[Column_], edges: list[list[float]], score_edges: list[float],
-              sample: float) -> "PassMonitor":
-        """cols, edges: the package's features (in its order) with their ranges and reference bins."""
+              sample: float, tasks: int = 1) -> "PassMonitor":
+        """cols, edges: the package's features (in its order) with their ranges and reference bins; tasks: how
+        many tasks the pass runs (each keeps its share of MAX_ANOMALIES anomalous rows)."""
         initial = PassSummary.of(cols, edges, score_edges)
+        initial.task_cap = max(1, MAX_ANOMALIES // max(1, tasks))
         return PassMonitor(spark.sparkContext.accumulator(initial.empty(), _Merge()), initial, sample)
 
     def sample_column(self) -> "Column":

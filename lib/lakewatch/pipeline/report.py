@@ -7,9 +7,8 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 MAX_SERIES_ROWS = 60_000
 SURPRISE_FLOOR = 1e-16  # 1 - calibrated is exact to about this
 MAX_EVENTS = 200
+QUIET_DAY_ROWS = 10_000  # on a day without events, the report's entities are found among this many rows
 REPORTS_DIR = "reports"
 
 
@@ -87,18 +87,20 @@ def read_known(spark: "SparkSession", settings: Settings, run: dict[str, Any]) -
 
 def score_series(settings: Settings, run: dict[str, Any], entities: list[str]) -> pd.DataFrame:
     """(entity, ts, score as surprise, is_anomaly) of some entities over the run's interval, read through
-    delta-rs (no Spark job); with no entities, those of the first few rows. More than MAX_SERIES_ROWS rows are
-    thinned: every anomaly is kept, a sample of the normal points."""
+    delta-rs (no Spark job); with no entities (a quiet day), the first few of the rows first read. Rows left
+    unscored (a cascade's) are left out; more than MAX_SERIES_ROWS rows are thinned: every anomaly is kept, a
+    sample of the normal points."""
     start, end = _day(run["interval_start"]), _day(run["interval_end"])
     days = [start + timedelta(days=i) for i in range((end - start).days)]
     where: list[tuple[str, str, Any]] = [("dataset", "=", run["dataset"]), ("logical_date", "in", days)]
     if not entities:
-        names = delta_rs.read_pandas(settings, SCORES.name, where, columns=["entity"], required=False)
-        entities = sorted(names["entity"].drop_duplicates())[:min(3, MAX_PANELS)] if len(names) else []
+        first = delta_rs.head(settings, SCORES.name, where, ["entity"], QUIET_DAY_ROWS)
+        entities = sorted(pc.unique(first.column("entity")).to_pylist())[:min(3, MAX_PANELS)] if first else []
     if not entities:
         return pd.DataFrame(columns=["entity", "ts", "score", "is_anomaly"])
     pdf = delta_rs.read_pandas(settings, SCORES.name, [*where, ("entity", "in", list(entities))],
                                columns=["entity", "ts", "calibrated", "is_anomaly"], required=False)
+    pdf = pdf.dropna(subset=["calibrated"])
     pdf["score"] = -np.log10(np.maximum(1.0 - pdf["calibrated"].astype(float), SURPRISE_FLOOR))
     series = pdf[["entity", "ts", "score", "is_anomaly"]]
     if len(series) > MAX_SERIES_ROWS:

@@ -22,7 +22,7 @@ from lakewatch.data.quality import QualityCounts, validate_interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
-from lakewatch.lakehouse.writes import replace_interval, replace_interval_rows
+from lakewatch.lakehouse.writes import DRIVER_COMMIT_ROWS, replace_interval, replace_interval_rows
 from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, quantile_sample
 from lakewatch.monitoring.events import EventKey, EventRules, Spacings, group_anomalies, group_events
 from lakewatch.monitoring.pass_summary import PassMonitor, PassSummary
@@ -71,7 +71,8 @@ def run_score(
         valid = validated.valid.select("entity", "ts", "logical_date", *spec.feature_names)
         start_us = int(interval.start_ts.timestamp() * 1_000_000)
         unseen = unseen_accumulator(spark)
-        monitor = pass_monitor(spark, settings, spec, package, counts.rows_in)
+        tasks = settings.spark.shuffle_partitions if package.context > 1 else valid.rdd.getNumPartitions()
+        monitor = pass_monitor(spark, settings, spec, package, counts.rows_in, tasks)
         scored = score_frame(valid, package, settings.scoring, start_us, settings.spark.shuffle_partitions,
                              unseen, monitor).select(
             "*", F.lit(spec.name).alias("dataset"), F.lit(ref.name).alias("model_name"),
@@ -92,9 +93,12 @@ def run_score(
                 return write_events(spark, settings, spec, interval, package,
                                     written if collected is None else collected, record.run_id, min_peak)
 
+        # the pass's summary is checked against the commit before anything is made of it (events, drift)
+        passed = None if monitor is None else passed_hours(monitor.value, record.rows_scored)
+
         def counts_and_drift() -> tuple["pd.DataFrame", DriftOutcome]:
             with record.stage("events_and_drift/counts"):
-                hourly = tally_hours(written) if monitor is None else passed_hours(monitor.value, record.rows_scored)
+                hourly = tally_hours(written) if passed is None else passed
                 record.rows_anomalous = int(hourly["anomalous"].sum())
                 record.details["rows_warming_up"] = int(hourly["warming"].sum())
             with record.stage("events_and_drift/drift"):
@@ -143,11 +147,15 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
         events = group_anomalies(scored, rules, spacings, rate, key)
         if min_peak is not None:
             events = events.filter(pc.greater_equal(events.column("peak_calibrated"), min_peak))
-        for name, value in run_columns.items():
-            events = events.append_column(name, pa.repeat(pa.scalar(value), events.num_rows))
-        events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
-        return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
-                                     run_id), events
+        if events.num_rows <= DRIVER_COMMIT_ROWS:
+            for name, value in run_columns.items():
+                events = events.append_column(name, pa.repeat(pa.scalar(value), events.num_rows))
+            events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
+            return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
+                                         run_id), events
+        # more events than a driver commit takes: Spark groups (and writes) them from the written scores
+        scored = spark.read.format("delta").load(SCORES.path(settings)).where(
+            interval_predicate(spec.name, interval.start, interval.end))
     grouped = group_events(scored, rules, spacings, rate, key)
     if min_peak is not None:
         grouped = grouped.where(F.col("peak_calibrated") >= F.lit(min_peak))
@@ -165,7 +173,7 @@ def spacings_of(package: ModelPackage) -> Spacings:
 
 
 def pass_monitor(spark: "SparkSession", settings: Settings, spec: DatasetSpec, package: ModelPackage,
-                 n_rows: int) -> PassMonitor | None:
+                 n_rows: int, tasks: int = 1) -> PassMonitor | None:
     """The scoring pass's summary for drift and counts (`monitoring.pass_summary`), or None where the pass
     cannot see what they need: the cascade leaves rows unscored, and a feature the model does not read is not in
     the pass (both then read the written scores and the input again)."""
@@ -175,7 +183,7 @@ def pass_monitor(spark: "SparkSession", settings: Settings, spec: DatasetSpec, p
     ranges = {c.name: c for c in drift_columns(spec)}
     cols = [ranges[f] for f in package.features]
     return PassMonitor.start(spark, cols, [profiles[c.name].edges for c in cols], profiles[SCORE_FEATURE].edges,
-                             quantile_sample(n_rows, settings.drift.quantile_sample_rows))
+                             quantile_sample(n_rows, settings.drift.quantile_sample_rows), tasks)
 
 
 def passed_hours(summary: PassSummary, rows_scored: int) -> "pd.DataFrame":
