@@ -29,8 +29,10 @@ TEST_SPARK_OPTIONS = {
 }
 
 
-# jobs started out of process are short: a JVM that only JIT-compiles with C1 starts them about 25 % faster
+# jobs started out of process are short: a JVM that only JIT-compiles with C1 starts them about 25 % faster, and
+# their queries, each run once in a cold JVM, cost less uncompiled (as the suite's own do)
 SUBPROCESS_SPARK_OPTIONS = ("spark.databricks.delta.snapshotPartitions: '1', spark.ui.enabled: 'false', "
+                            "spark.sql.codegen.wholeStage: 'false', "
                             "spark.driver.extraJavaOptions: '-Duser.timezone=UTC -XX:TieredStopAtLevel=1'")
 
 
