@@ -141,9 +141,7 @@ def replace_where(
         before_attempt()  # the driver's rows are computed once, here: a retried commit writes the same ones
     few = driver_rows(rows, table)
     if few is not None:
-        with_retries(lambda: delta_rs.write(settings, table.name, few, predicate, run_id),
-                     f"replace {table.name} {predicate}")
-        return few.num_rows
+        return _driver_commit(settings, table, few, predicate, run_id)
     writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
     if run_id:
         writer = writer.option("userMetadata", run_id)
@@ -172,9 +170,15 @@ def replace_interval_rows(
         raise ValueError(f"{rows.num_rows} rows for table {table.name}: only a small table's commit of at most "
                          f"{DRIVER_COMMIT_ROWS} rows is made from the driver")
     ensure_table(spark, settings, table)
-    predicate = interval_predicate(dataset, start, end)
-    with_retries(lambda: delta_rs.write(settings, table.name, rows, predicate, run_id),
-                 f"replace {table.name} {predicate}")
+    return _driver_commit(settings, table, rows, interval_predicate(dataset, start, end), run_id)
+
+
+def _driver_commit(settings: Settings, table: Table, rows: "pa.Table", predicate: str | None = None,
+                   run_id: str | None = None) -> int:
+    """One delta-rs commit of rows the driver holds (appended, or replacing what matches predicate), retried
+    when it loses a race; returns the rows written."""
+    what = f"replace {table.name} {predicate}" if predicate else f"append {table.name}"
+    with_retries(lambda: delta_rs.write(settings, table.name, rows, predicate, run_id), what)
     return rows.num_rows
 
 
@@ -183,7 +187,7 @@ def append(spark: "SparkSession", settings: Settings, table: Table, df: "DataFra
     rows = conform(df, table)
     few = driver_rows(rows, table)
     if few is not None:
-        with_retries(lambda: delta_rs.write(settings, table.name, few), f"append {table.name}")
+        _driver_commit(settings, table, few)
         return
     with_retries(lambda: rows.write.format("delta").mode("append").save(path), f"append {table.name}")
 

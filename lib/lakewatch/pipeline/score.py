@@ -90,8 +90,8 @@ def run_score(
         def events() -> tuple[int, "pa.Table | None"]:
             with record.stage("events_and_drift/events"):
                 collected = monitor.value.anomalous_rows() if monitor is not None else None
-                return write_events(spark, settings, spec, interval, package,
-                                    written if collected is None else collected, record.run_id, min_peak)
+                return write_events(spark, settings, spec, interval, package, written, record.run_id, min_peak,
+                                    collected)
 
         # the pass's summary is checked against the commit before anything is made of it (events, drift)
         passed = None if monitor is None else passed_hours(monitor.value, record.rows_scored)
@@ -132,19 +132,19 @@ def run_score(
 
 
 def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, interval: Interval,
-                 package: ModelPackage, scored: "DataFrame | pa.Table", run_id: str,
-                 min_peak: float | None = None) -> tuple[int, "pa.Table | None"]:
+                 package: ModelPackage, written: "DataFrame", run_id: str, min_peak: float | None = None,
+                 collected: "pa.Table | None" = None) -> tuple[int, "pa.Table | None"]:
     """Group the interval's anomalies into events and replace the interval's events; returns how many, and the
-    events when they were grouped on the driver. scored: the anomalous rows the scoring pass collected (grouped
-    here, on the driver), or the written scores (grouped in Spark). With min_peak (the alert budget's
-    threshold), only events whose peak calibrated score reaches it are raised."""
+    events when they were grouped on the driver: from `collected`, the anomalous rows the scoring pass kept, when
+    it kept them and their events fit a driver commit; else in Spark from the written scores. With min_peak (the
+    alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
     m = package.manifest
     key = EventKey(spec.name, m["name"], int(m["version"]))
     rules, spacings, rate = EventRules.of(settings.scoring), spacings_of(package), package.target_false_alarm_rate
     run_columns = {"dataset": spec.name, "model_name": key.model_name, "model_version": key.model_version,
                    "run_id": run_id}
-    if isinstance(scored, pa.Table):
-        events = group_anomalies(scored, rules, spacings, rate, key)
+    if collected is not None:
+        events = group_anomalies(collected, rules, spacings, rate, key)
         if min_peak is not None:
             events = events.filter(pc.greater_equal(events.column("peak_calibrated"), min_peak))
         if events.num_rows <= DRIVER_COMMIT_ROWS:
@@ -153,10 +153,7 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
             events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
             return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
                                          run_id), events
-        # more events than a driver commit takes: Spark groups (and writes) them from the written scores
-        scored = spark.read.format("delta").load(SCORES.path(settings)).where(
-            interval_predicate(spec.name, interval.start, interval.end))
-    grouped = group_events(scored, rules, spacings, rate, key)
+    grouped = group_events(written, rules, spacings, rate, key)
     if min_peak is not None:
         grouped = grouped.where(F.col("peak_calibrated") >= F.lit(min_peak))
     grouped = grouped.select("*", *[F.lit(v).alias(k) for k, v in run_columns.items()],

@@ -235,12 +235,12 @@ def stream_windows(plan: "ScoringPlan", batches: Iterator[pa.RecordBatch], featu
             x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False) for f in features])
             out = plan.score_rows(entity, ts, x, targets)
             _note_unseen(unseen, entity, out, targets)
+            take = pa.array(targets)
+            keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
             if monitor is not None:
                 q = table.column(SAMPLE_COLUMN).to_numpy(zero_copy_only=False).astype(bool)
                 monitor.add(x[targets], q[targets], ts[targets], out.score, out.is_anomaly, out.warming_up,
-                            anomalous_rows(entity.take(pa.array(targets)), ts[targets], out, features))
-            take = pa.array(targets)
-            keys = [table.column(c).chunk(0).take(take) for c in ("entity", "ts", "logical_date")]
+                            anomalous_rows(keys[0], ts[targets], out, features))
             yield pa.RecordBatch.from_arrays(keys + result_arrays(out, features), names=names)
         carry = table.slice(*carry_rows(entity, plan.context))
 
