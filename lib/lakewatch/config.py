@@ -42,6 +42,8 @@ class SparkSettings(_Strict):
 
 
 Fusion = Literal["bonferroni", "harmonic"]  # how a row's signals' p-values make one (scoring.calibration.fuse)
+# how entities' tail scales are pooled (scoring.calibration.tail_rate_prior)
+TailPooling = Literal["empirical_bayes", "fixed"]
 
 
 class TrainingSettings(_Strict):
@@ -61,6 +63,9 @@ class TrainingSettings(_Strict):
     window_max_horizon_days: float = 14.0  # and never further than this (a sparse entity warms up instead)
     calibration_scope: Literal["entity", "global"] = "entity"  # entity: each entity's own tails, shrunk to global
     entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
+    # how fast each entity's tail falls: pooled across entities by how alike their tails are (empirical_bayes), or
+    # shrunk to the global scale by entity_tail_prior x the tail fraction excesses (fixed)
+    entity_tail_pooling: TailPooling = "empirical_bayes"
     signal_fusion: Fusion = "bonferroni"  # the smallest p-value x S, or their harmonic mean
     # the seasonal residuals a model is fitted on: each row's from the profile of the other folds of its entity's
     # span, cut in this many (transforms.seasonal.CrossFittedProfile: out-of-sample residuals, as scoring sees

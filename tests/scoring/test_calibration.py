@@ -1,6 +1,6 @@
 """Calibration maths on numpy: p-values, threshold at the target false-alarm rate, fusion of signals."""
 
-from math import erfc, sqrt
+from math import erfc, lgamma, log, sqrt
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ from lakewatch.scoring.calibration import (
     fit_entity_tails,
     fuse,
     p_values,
+    tail_rate_prior,
     threshold_for,
 )
 
@@ -83,7 +84,7 @@ def test_an_entity_with_few_held_out_scores_gets_a_heavier_tail():
     poor = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     codes = np.concatenate([np.zeros(len(rich), dtype=np.int64), np.ones(len(poor), dtype=np.int64), [2, 2]])
     scores = np.concatenate([rich, poor, [50.0, 60.0]])
-    tails = fit_entity_tails(cal, codes, scores, 3, prior=20.0)
+    tails = fit_entity_tails(cal, codes, scores, 3, prior=20.0, pooling="fixed")
     # own excesses plus the prior's share, prior x tail_fraction = 1; entity 2 (2 scores) keeps the global tail
     assert tails.excesses.tolist() == [21.0, 2.0, 5.0]
     assert tails.start[2] == cal.tail_start and tails.scale[2] == cal.tail_scale
@@ -95,6 +96,61 @@ def test_an_entity_with_few_held_out_scores_gets_a_heavier_tail():
     # an unseen entity reads the global tail, whatever its position
     unseen = tails.p_values(cal, np.array([cal.tail_start + 5.0]), np.array([1]), np.array([True]))[0]
     assert unseen == pytest.approx(p_values(cal, np.array([cal.tail_start + 5.0]))[0], rel=1e-12)
+
+
+def _entity_scores(rng: np.random.Generator, rates: list[float], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n exponential scores per entity, entity e's at rate rates[e]: its tail's mean excess is 1 / rate."""
+    codes = np.repeat(np.arange(len(rates)), n)
+    return codes, np.concatenate([rng.exponential(1.0 / r, n) for r in rates])
+
+
+def test_entities_alike_pool_their_tail_scales_and_unlike_ones_keep_their_own():
+    rng = np.random.default_rng(11)
+    # thirty hosts of one fleet: the same tail (mean excess 1), 100 held-out scores each (5 excesses)
+    codes, scores = _entity_scores(rng, [1.0] * 30, 100)
+    cal = calibrate(scores, 0.001)
+    fixed = fit_entity_tails(cal, codes, scores, 30, prior=20.0, pooling="fixed")
+    pooled = fit_entity_tails(cal, codes, scores, 30, prior=20.0)
+    # fixed: each scale rests on its own 5 excesses (the prior weighs 1), so they scatter as a 5-sample mean does;
+    # pooled: the fleet's 150 excesses say the hosts are alike, and every scale is close to the true 1
+    assert np.std(np.log(fixed.scale)) > 0.25
+    assert np.std(np.log(pooled.scale)) < 0.4 * np.std(np.log(fixed.scale))
+    assert np.all(np.abs(pooled.scale - 1.0) < 0.3)
+    # the prior weighs at most the 150 excesses it was learned from: the tail of a scale known from ~155, not exact
+    assert np.all(pooled.excesses <= 150 + 5 + 1e-9)
+    # twelve unrelated series: mean excesses from 0.2 to 5, 400 scores each (20 excesses)
+    rates = list(np.geomspace(0.2, 5.0, 12))
+    codes, scores = _entity_scores(rng, rates, 400)
+    cal = calibrate(scores, 0.001)
+    own = fit_entity_tails(cal, codes, scores, 12, prior=20.0)
+    # each keeps its own scale (within what 20 excesses tell), not the pooled one
+    ratio = own.scale * np.asarray(rates)
+    assert np.all((ratio > 0.5) & (ratio < 2.0))
+    assert own.scale.max() / own.scale.min() > 8.0
+
+
+def test_the_pooling_prior_maximises_the_entities_marginal_likelihood():
+    counts = np.array([5.0, 5.0, 6.0, 4.0, 5.0, 7.0])
+    sums = np.array([3.0, 9.0, 5.0, 2.0, 6.0, 4.0])
+    cal = calibrate(np.arange(1.0, 101.0), 0.01)
+    shape, rate = tail_rate_prior(counts, sums, cal, prior=20.0, pooling="empirical_bayes")
+
+    def log_marginal(a: float, b: float) -> float:  # Gamma(a, b) prior on each entity's exponential rate
+        return sum(a * log(b) + lgamma(a + n) - lgamma(a) - (a + n) * log(b + s) for n, s in zip(counts, sums))
+
+    best = log_marginal(shape, rate)
+    for a in np.geomspace(0.1, 32.0, 60):  # the shape is at most the 32 excesses
+        for b in np.geomspace(0.01, 100.0, 120):
+            assert log_marginal(a, b) <= best + 1e-6
+    fixed = (20.0 * cal.tail_fraction, 20.0 * cal.tail_fraction * cal.tail_scale)
+    # fewer than two entities with excesses: the fixed prior, prior x tail_fraction excesses of the global scale
+    alone = tail_rate_prior(np.array([5.0, 0.0]), np.array([4.0, 0.0]), cal, prior=20.0, pooling="empirical_bayes")
+    assert alone == pytest.approx(fixed)
+    # unrelated series whose mean excesses span six orders of magnitude (NAB's forecast tails): the likelihood's
+    # prior would weigh less than one excess, so the fixed prior's weight is the floor
+    unlike = tail_rate_prior(np.array([10.0, 3.0, 4.0, 16.0]), np.array([0.01, 3.0, 12000.0, 1.6]), cal, prior=20.0,
+                             pooling="empirical_bayes")
+    assert unlike == pytest.approx(fixed)
 
 
 def test_bonferroni_fusion_is_the_smallest_p_value_times_the_signals():

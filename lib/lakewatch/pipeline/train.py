@@ -237,7 +237,8 @@ def fit_calibrations(plan: ScoringPlan, out: DetectorOutput, pos: np.ndarray, n_
         rows = held if name in learned else n_valid >= plan.detector.signal_points(name)
         cals[name] = calibrate(signals[rows, k], rate)
         if tails is not None:
-            tails[name] = fit_entity_tails(cals[name], pos[rows], signals[rows, k], n_entities, cfg.entity_tail_prior)
+            tails[name] = fit_entity_tails(cals[name], pos[rows], signals[rows, k], n_entities, cfg.entity_tail_prior,
+                                           cfg.entity_tail_pooling)
     members = None
     if out.members is not None:
         members = [calibrate(out.members[held, k], rate) for k in range(out.members.shape[1])]

@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass
 from typing import get_args
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import gammaln
 
-from lakewatch.config import Fusion
+from lakewatch.config import Fusion, TailPooling
 from lakewatch.errors import DataError
 
 QUANTILE_POINTS = 512
@@ -129,17 +131,20 @@ class EntityTails:
         return np.where(s > u, tail, np.maximum(body, cal.tail_fraction))
 
 
-def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m: int, prior: float) -> EntityTails:
-    """Per-entity tails from held-out scores of entities 0..m-1 (codes): the entity's (1 - tail_fraction)
-    quantile and mean excess over it, each shrunk toward the global value as (n u_e + prior u) / (n + prior);
-    the excesses behind each scale are its own plus the prior's (prior x tail_fraction), so an entity that
-    had few held-out scores gets the heavier tail of a scale known from few. An entity with fewer than 5 has
-    the global tail."""
+def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m: int, prior: float,
+                     pooling: TailPooling = "empirical_bayes") -> EntityTails:
+    """Per-entity tails from held-out scores of entities 0..m-1 (codes). An entity with fewer than 5 has the global
+    tail. Each entity's tail starts at its (1 - tail_fraction) quantile u_e shrunk toward the global start as
+    (n u_e + prior u) / (n + prior). How fast it falls is pooled across entities (`tail_rate_prior`): its own
+    excesses over u_e with a Gamma prior on their rate, whose weight is either learned from how alike the
+    entities' tails are (empirical_bayes) or fixed at prior x tail_fraction excesses of the global scale.
+    Either way an entity whose scale rests on few excesses gets the heavier tail of a scale known from few."""
     start, scale = np.full(m, cal.tail_start), np.full(m, cal.tail_scale)
     excesses = np.full(m, cal.tail_excesses)
     order = np.argsort(codes, kind="stable")
     c, s = codes[order], np.asarray(scores, dtype=np.float64)[order]
     bounds = np.flatnonzero(np.concatenate([[True], c[1:] != c[:-1], [True]]))
+    seen, counts, sums = [], [], []
     for a, b in zip(bounds[:-1], bounds[1:]):
         x = s[a:b]
         x = x[np.isfinite(x)]
@@ -147,13 +152,55 @@ def fit_entity_tails(cal: Calibration, codes: np.ndarray, scores: np.ndarray, m:
             continue
         u = float(np.quantile(x, 1.0 - cal.tail_fraction))
         excess = x[x > u] - u
-        beta = float(excess.mean()) if len(excess) else cal.tail_scale
         n, k = len(x), int(c[a])
         start[k] = (n * u + prior * cal.tail_start) / (n + prior)
-        ne = len(excess)
-        scale[k] = max((ne * beta + prior * cal.tail_fraction * cal.tail_scale) / (ne + prior * cal.tail_fraction), 1e-12)
-        excesses[k] = ne + prior * cal.tail_fraction
+        seen.append(k)
+        counts.append(len(excess))
+        sums.append(float(excess.sum()))
+    if not seen:
+        return EntityTails(start, scale, excesses)
+    shape, rate = tail_rate_prior(np.asarray(counts, dtype=np.float64), np.asarray(sums), cal, prior, pooling)
+    k_e = shape + np.asarray(counts, dtype=np.float64)
+    scale[seen] = np.maximum((rate + np.asarray(sums)) / k_e, 1e-12)
+    excesses[seen] = k_e
     return EntityTails(start, scale, excesses)
+
+
+def tail_rate_prior(counts: np.ndarray, sums: np.ndarray, cal: Calibration, prior: float,
+                    pooling: TailPooling) -> tuple[float, float]:
+    """The Gamma(shape, rate) prior on the entities' exponential tail rates, as pseudo-excesses: `shape` of them
+    summing to `rate`. Each entity's posterior predictive tail is then a Lomax with shape + n_e excesses summing to
+    rate + S_e (n_e excesses of entity e, summing to S_e).
+
+    fixed: prior x tail_fraction excesses at the global tail's scale.
+    empirical_bayes: (shape, rate) maximise the marginal likelihood of every entity's excesses (type-II maximum
+    likelihood): entities whose tails fall alike (hosts of one fleet) pool into one scale. The prior cannot weigh
+    more than the excesses it was learned from (shape <= their total), so a pooled entity gets the tail of a scale
+    known from all of them, not an exponential known exactly; and it weighs at least as much as the fixed one
+    (where the entities look unlike, the fixed prior is kept): an entity's held-out excesses come in contiguous
+    blocks and tell less than their count says, so a few tiny ones from one quiet block must not set a tail of
+    their own. With fewer than two entities that have excesses, the fixed prior.
+    """
+    fixed = (prior * cal.tail_fraction, prior * cal.tail_fraction * cal.tail_scale)
+    has = counts > 0
+    if pooling == "fixed" or has.sum() < 2 or sums[has].sum() <= 0:
+        return fixed
+    n, total = counts, float(counts.sum())
+
+    def negative_log_likelihood(t: np.ndarray) -> float:
+        shape, rate = np.exp(t)
+        return -float(np.sum(shape * np.log(rate) + gammaln(shape + n) - gammaln(shape)
+                             - (shape + n) * np.log(rate + sums)))
+
+    mean = float(sums.sum()) / total
+    fit = minimize(negative_log_likelihood, np.log([1.0, mean]), method="Nelder-Mead",
+                   options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
+    shape, rate = np.exp(fit.x)
+    if not (np.isfinite(shape) and np.isfinite(rate)) or shape < fixed[0]:
+        return fixed
+    if shape > total:  # the prior's mean excess kept, its weight bounded
+        shape, rate = total, rate * total / shape
+    return float(shape), float(rate)
 
 
 def fuse(p: np.ndarray, method: Fusion = "bonferroni") -> np.ndarray:
