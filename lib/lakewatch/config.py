@@ -62,7 +62,9 @@ class TrainingSettings(_Strict):
     window_horizon_factor: float = 2.0  # a window reaches back at most context x the entity's spacing x this
     window_max_horizon_days: float = 14.0  # and never further than this (a sparse entity warms up instead)
     calibration_scope: Literal["entity", "global"] = "entity"  # entity: each entity's own tails, shrunk to global
-    entity_tail_prior: float = 20.0  # how many held-out scores the global tail weighs against an entity's own
+    # how many held-out scores the global tail's start weighs against an entity's own; x the tail fraction, how many
+    # excesses the fixed pooling's prior (and the floor of the empirical one) weighs
+    entity_tail_prior: float = Field(default=20.0, gt=0)
     # how fast each entity's tail falls: pooled across entities by how alike their tails are (empirical_bayes), or
     # shrunk to the global scale by entity_tail_prior x the tail fraction excesses (fixed)
     entity_tail_pooling: TailPooling = "empirical_bayes"

@@ -116,8 +116,9 @@ def test_entities_alike_pool_their_tail_scales_and_unlike_ones_keep_their_own():
     assert np.std(np.log(fixed.scale)) > 0.25
     assert np.std(np.log(pooled.scale)) < 0.4 * np.std(np.log(fixed.scale))
     assert np.all(np.abs(pooled.scale - 1.0) < 0.3)
-    # the prior weighs at most the 150 excesses it was learned from: the tail of a scale known from ~155, not exact
+    # the prior weighs at most the 150 excesses it was learned from: a Lomax tail, not an exponential known exactly
     assert np.all(pooled.excesses <= 150 + 5 + 1e-9)
+    assert np.all(pooled.excesses > fixed.excesses)
     # twelve unrelated series: mean excesses from 0.2 to 5, 400 scores each (20 excesses)
     rates = list(np.geomspace(0.2, 5.0, 12))
     codes, scores = _entity_scores(rng, rates, 400)
@@ -142,6 +143,10 @@ def test_the_pooling_prior_maximises_the_entities_marginal_likelihood():
     for a in np.geomspace(0.1, 32.0, 60):  # the shape is at most the 32 excesses
         for b in np.geomspace(0.01, 100.0, 120):
             assert log_marginal(a, b) <= best + 1e-6
+    # entities whose excesses agree exactly: the likelihood grows with the prior's weight, which stops at the 24
+    # excesses it was learned from, at their mean excess
+    same = tail_rate_prior(np.full(4, 6.0), np.full(4, 3.0), cal, prior=20.0, pooling="empirical_bayes")
+    assert same[0] == pytest.approx(24.0, rel=1e-6) and same[1] / same[0] == pytest.approx(0.5, rel=1e-3)
     fixed = (20.0 * cal.tail_fraction, 20.0 * cal.tail_fraction * cal.tail_scale)
     # fewer than two entities with excesses: the fixed prior, prior x tail_fraction excesses of the global scale
     alone = tail_rate_prior(np.array([5.0, 0.0]), np.array([4.0, 0.0]), cal, prior=20.0, pooling="empirical_bayes")
@@ -151,6 +156,21 @@ def test_the_pooling_prior_maximises_the_entities_marginal_likelihood():
     unlike = tail_rate_prior(np.array([10.0, 3.0, 4.0, 16.0]), np.array([0.01, 3.0, 12000.0, 1.6]), cal, prior=20.0,
                              pooling="empirical_bayes")
     assert unlike == pytest.approx(fixed)
+
+
+def test_an_entity_tail_is_the_posterior_predictive_of_its_rate():
+    # an entity's excesses x ~ Exp(rate), rate ~ Gamma(shape a + n, rate b + S) after n excesses summing to S:
+    # P(excess > x) is the Gamma's mean of exp(-rate x), integrated here, against the Lomax the package stores
+    from scipy.integrate import quad
+    from scipy.stats import gamma
+
+    from lakewatch.scoring.calibration import tail_probability
+
+    a, b, n, total = 3.0, 1.5, 4.0, 2.0
+    for x in (0.1, 1.0, 5.0, 40.0):
+        integrated, _ = quad(lambda r: np.exp(-r * x) * gamma.pdf(r, a + n, scale=1.0 / (b + total)), 0, np.inf)
+        lomax = tail_probability(1.0, np.array([x]), np.array([(b + total) / (a + n)]), np.array([a + n]))[0]
+        assert lomax == pytest.approx(integrated, rel=1e-7)
 
 
 def test_bonferroni_fusion_is_the_smallest_p_value_times_the_signals():

@@ -105,8 +105,9 @@ def calibrated_values(cal: Calibration, scores: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EntityTails:
-    """Each entity's own exponential tail of one signal: where it starts and how fast it falls, estimated from
-    the entity's held-out scores and shrunk toward the global tail in proportion to how few it had.
+    """Each entity's own tail of one signal: where it starts and how fast it falls (a Lomax: k excesses set its
+    scale), estimated from the entity's held-out scores, its start shrunk toward the global one and its scale
+    pooled with the other entities' (`fit_entity_tails`).
 
     With one threshold for many different series (a hundred hosts, or NAB's eighteen unrelated files), what is
     rare for one entity is ordinary for another: a p-value from the entity's own tail makes `calibrated`
@@ -172,35 +173,39 @@ def tail_rate_prior(counts: np.ndarray, sums: np.ndarray, cal: Calibration, prio
     summing to `rate`. Each entity's posterior predictive tail is then a Lomax with shape + n_e excesses summing to
     rate + S_e (n_e excesses of entity e, summing to S_e).
 
-    fixed: prior x tail_fraction excesses at the global tail's scale.
+    fixed: prior x tail_fraction excesses (1 by default) at the global tail's scale.
     empirical_bayes: (shape, rate) maximise the marginal likelihood of every entity's excesses (type-II maximum
-    likelihood): entities whose tails fall alike (hosts of one fleet) pool into one scale. The prior cannot weigh
+    likelihood): entities whose tails fall alike (hosts of one fleet) pool toward one scale. The prior cannot weigh
     more than the excesses it was learned from (shape <= their total), so a pooled entity gets the tail of a scale
-    known from all of them, not an exponential known exactly; and it weighs at least as much as the fixed one
-    (where the entities look unlike, the fixed prior is kept): an entity's held-out excesses come in contiguous
-    blocks and tell less than their count says, so a few tiny ones from one quiet block must not set a tail of
-    their own. With fewer than two entities that have excesses, the fixed prior.
+    known from those excesses, not an exponential known exactly. Where the likelihood's prior would weigh less than
+    the fixed one (the entities look unlike), the fixed prior is kept whole, its global scale included: an entity's
+    held-out excesses come in contiguous blocks and tell less than their count says, so a few tiny ones from one
+    quiet block must not set a tail of their own. The switch at that floor is deliberate (NAB's series sit below
+    it for every signal and keep the fixed rule's numbers). With fewer than two entities that have excesses, the
+    fixed prior.
     """
     fixed = (prior * cal.tail_fraction, prior * cal.tail_fraction * cal.tail_scale)
-    has = counts > 0
-    if pooling == "fixed" or has.sum() < 2 or sums[has].sum() <= 0:
+    if pooling == "fixed" or (counts > 0).sum() < 2:
         return fixed
-    n, total = counts, float(counts.sum())
-
-    def negative_log_likelihood(t: np.ndarray) -> float:
-        shape, rate = np.exp(t)
-        return -float(np.sum(shape * np.log(rate) + gammaln(shape + n) - gammaln(shape)
-                             - (shape + n) * np.log(rate + sums)))
-
-    mean = float(sums.sum()) / total
-    fit = minimize(negative_log_likelihood, np.log([1.0, mean]), method="Nelder-Mead",
-                   options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
-    shape, rate = np.exp(fit.x)
-    if not (np.isfinite(shape) and np.isfinite(rate)) or shape < fixed[0]:
+    total = float(counts.sum())
+    unit = float(sums.sum()) / total  # excesses in units of their pooled mean: the search is scale-free
+    if not (np.isfinite(unit) and unit > 0):
         return fixed
-    if shape > total:  # the prior's mean excess kept, its weight bounded
-        shape, rate = total, rate * total / shape
-    return float(shape), float(rate)
+    x = sums / unit
+
+    def negative_log_likelihood(t: np.ndarray) -> float:  # t = (log shape, log mean excess of the prior)
+        shape = np.exp(t[0])
+        rate = shape * np.exp(t[1])
+        return -float(np.sum(shape * np.log(rate) + gammaln(shape + counts) - gammaln(shape)
+                             - (shape + counts) * np.log(rate + x)))
+
+    bounds = [(np.log(1e-3), np.log(total)), (np.log(1e-6), np.log(1e6))]
+    with np.errstate(all="ignore"):
+        fit = minimize(negative_log_likelihood, np.array([0.0, 0.0]), method="L-BFGS-B", bounds=bounds)
+    shape, mean = float(np.exp(fit.x[0])), float(np.exp(fit.x[1])) * unit
+    if not (fit.success and np.isfinite(shape) and np.isfinite(mean)) or shape < fixed[0]:
+        return fixed
+    return shape, shape * mean
 
 
 def fuse(p: np.ndarray, method: Fusion = "bonferroni") -> np.ndarray:
