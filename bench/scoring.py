@@ -277,6 +277,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
                                          "passthrough job (read, native, Delta)", sample=False,
                                          partition_by=SCORES.partition_by)
     stages: dict[str, dict[str, float]] = {}
+    grouped_in: dict[str, str | None] = {}  # where each job grouped its events: driver or spark
     default_model = settings.training.default_model
     jobs = [("job", NAME, "dense_ae")] + ([] if skip_temporal else [("job_tcn", NAME + "_temporal", default_model)])
     for key, model, label in jobs:
@@ -285,6 +286,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
         results[key] = bench.timed(f"run_score job, {label}", n_table, lambda m=model: records.append(
             run_score(spark, settings, spec, interval, model_name=m)))
         stages[key] = dict(records[0].details.get("stages_s", {}))
+        grouped_in[key] = records[0].details.get("events_grouped_in")
     scores = spark.read.format("delta").load(SCORES.path(settings)).where(interval_predicate(spec.name, interval.start, interval.end))
     results["drift"] = bench.timed("compute_drift alone", n_table, lambda: compute_drift(
         spark, settings, spec, interval, package, flag_faults(select_interval(table, spec, interval), spec), scores,
@@ -308,7 +310,7 @@ def run(rows: int, workdir: Path, skip_rowudf: bool, rowudf_sample: int = 20_000
         "rowudf_sample_rows": n_sample, "entities": entities, "cadence_minutes": cadence, "days": DAYS, "features": len(features),
         "master": settings.spark.master, "batch_size": sc.batch_size, "setup_s": setup_s, "train_s": train_s,
         "model_version": trained.ref.version,
-        "measures": {k: m.as_dict() for k, m in results.items()}, "job_stages_s": stages,
+        "measures": {k: m.as_dict() for k, m in results.items()}, "job_stages_s": stages, "events_grouped_in": grouped_in,
         "ratios": {k: {"value": v, "target": t, "met": None if v is None or t is None else v >= t}
                    for k, (v, t) in ratios.items()},
         "drift_share": {"value": drift_in_job / results["job"].seconds, "target": DRIFT_TARGET,
@@ -344,7 +346,9 @@ def print_results(r: dict[str, Any]) -> None:
         total = r["measures"][key]["seconds"]
         parts = ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
         top = sum(v for k, v in stages.items() if "/" not in k)  # sub-stages ("a/b") overlap their stage
-        print(f"  {r['measures'][key]['name']}: {parts}; the rest {total - top:.1f} (of {total:.1f})")
+        where = r.get("events_grouped_in", {}).get(key)
+        print(f"  {r['measures'][key]['name']}: {parts}; the rest {total - top:.1f} (of {total:.1f})"
+              + (f"; events grouped in {where}" if where else ""))
     d = r["drift_share"]
     print(f"{'drift / score job':<20}{d['value']:>10.2f}{'<= ' + str(d['target']):>10}  {_status(d['met'])}"
           f"  (in the scoring pass {d['in_pass_s']:.1f}s + the drift stage {d['stage_s']:.1f}s)")

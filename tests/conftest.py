@@ -142,18 +142,13 @@ def airflow_base_env(trained_lake, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def airflow_env(airflow_base_env: dict[str, str], services) -> dict[str, str]:
+def airflow_env(airflow_base_env: dict[str, str], services,
+                tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Airflow for `airflow dags test`: its database migrated (in the background since the session started,
     `services`, when a selected test needed it then)."""
-    import subprocess
-
-    migrating = services.get("airflow_db")
-    if migrating is None:
-        out = subprocess.run(["airflow", "db", "migrate"], env=airflow_base_env, capture_output=True, text=True,
-                             timeout=300)
-        assert out.returncode == 0, out.stderr[-3000:]
-    else:
-        assert migrating.proc.wait(timeout=300) == 0, migrating.log.read_text()[-3000:]
+    migrating = services.get("airflow_db") or migrate_airflow(airflow_base_env,
+                                                               tmp_path_factory.mktemp("airflow-migrate"))
+    assert migrating.proc.wait(timeout=300) == 0, migrating.log.read_text()[-3000:]
     return airflow_base_env
 
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 from pyspark.accumulators import AccumulatorParam
 
 from lakewatch.monitoring.drift import SCORE_FEATURE, Column_, Partials, sample_flag
+from lakewatch.monitoring.events import anomaly_schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,8 +96,6 @@ class PassSummary:
         """The pass's anomalous rows (ANOMALY_COLUMNS), or None past MAX_ANOMALIES."""
         if self.overflow:
             return None
-        from lakewatch.monitoring.events import anomaly_schema
-
         return pa.Table.from_batches(self.anomalies, schema=anomaly_schema())
 
     def hourly(self) -> "pd.DataFrame":

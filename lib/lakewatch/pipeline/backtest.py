@@ -28,11 +28,11 @@ from lakewatch.data.quality import timestamp_of, validate_interval
 from lakewatch.data.spec import DatasetSpec, read_source
 from lakewatch.errors import DataError, LakewatchError
 from lakewatch.lakehouse.runs import RunRecord, backtest_run_id
-from lakewatch.monitoring.events import EventKey, EventRules, group_events
+from lakewatch.monitoring.events import group_events
 from lakewatch.monitoring.nab_scoring import probationary_length
 from lakewatch.packaging.package import ModelPackage
 from lakewatch.pipeline.evaluate import MetricSet, evaluation_metrics, write_metrics
-from lakewatch.pipeline.score import spacings_of
+from lakewatch.pipeline.score import event_grouping
 from lakewatch.pipeline.tracking import tracked_run
 from lakewatch.pipeline.train import RowFilter, fit_package
 from lakewatch.scoring.spark import score_frame
@@ -183,7 +183,5 @@ def score_in_memory(spark: "SparkSession", settings: Settings, spec: DatasetSpec
     scores = scores.persist()
     scores.count()
     validated.release()
-    key = EventKey(spec.name, package.manifest["name"], int(package.manifest["version"]))
-    events = group_events(scores, EventRules.of(settings.scoring), spacings_of(package),
-                          package.target_false_alarm_rate, key).persist()
+    events = group_events(scores, *event_grouping(settings, spec, package)).persist()
     return scores, events

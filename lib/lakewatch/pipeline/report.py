@@ -7,7 +7,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
+from lakewatch.data.intervals import parse_date
 from lakewatch.errors import LakewatchError
 from lakewatch.lakehouse import delta_rs
 from lakewatch.lakehouse.storage import write_bytes
@@ -90,7 +91,7 @@ def score_series(settings: Settings, run: dict[str, Any], entities: list[str]) -
     delta-rs (no Spark job); with no entities (a quiet day), the first few of the rows first read. Rows left
     unscored (a cascade's) are left out; more than MAX_SERIES_ROWS rows are thinned: every anomaly is kept, a
     sample of the normal points."""
-    start, end = _day(run["interval_start"]), _day(run["interval_end"])
+    start, end = parse_date(str(run["interval_start"])), parse_date(str(run["interval_end"]))
     days = [start + timedelta(days=i) for i in range((end - start).days)]
     where: list[tuple[str, str, Any]] = [("dataset", "=", run["dataset"]), ("logical_date", "in", days)]
     if not entities:
@@ -108,10 +109,6 @@ def score_series(settings: Settings, run: dict[str, Any], entities: list[str]) -
                                                       < MAX_SERIES_ROWS / len(series))
         series = series[keep]
     return series.sort_values(["entity", "ts"]).reset_index(drop=True)
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
 
 
 def gather(spark: "SparkSession", settings: Settings, run: dict[str, Any], alarm_rate: float | None,

@@ -10,7 +10,7 @@ counts read neither the input's features nor the written scores again.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,7 +71,11 @@ def run_score(
         valid = validated.valid.select("entity", "ts", "logical_date", *spec.feature_names)
         start_us = int(interval.start_ts.timestamp() * 1_000_000)
         unseen = unseen_accumulator(spark)
-        tasks = settings.spark.shuffle_partitions if package.context > 1 else valid.rdd.getNumPartitions()
+        def tasks() -> int:
+            """The pass's tasks: the windowed path's shuffle partitions, or the row-wise path's input splits
+            (planned on the driver; asked only when there is a monitor to share its anomalous rows among them)."""
+            return settings.spark.shuffle_partitions if package.context > 1 else valid.rdd.getNumPartitions()
+
         monitor = pass_monitor(spark, settings, spec, package, counts.rows_in, tasks)
         scored = score_frame(valid, package, settings.scoring, start_us, settings.spark.shuffle_partitions,
                              unseen, monitor).select(
@@ -98,7 +102,7 @@ def run_score(
 
         def counts_and_drift() -> tuple["pd.DataFrame", DriftOutcome]:
             with record.stage("events_and_drift/counts"):
-                hourly = tally_hours(written) if passed is None else passed
+                hourly = passed if monitor is not None else tally_hours(written)
                 record.rows_anomalous = int(hourly["anomalous"].sum())
                 record.details["rows_warming_up"] = int(hourly["warming"].sum())
             with record.stage("events_and_drift/drift"):
@@ -138,9 +142,7 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
     events when they were grouped on the driver: from `collected`, the anomalous rows the scoring pass kept, when
     it kept them and their events fit a driver commit; else in Spark from the written scores. With min_peak (the
     alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
-    m = package.manifest
-    key = EventKey(spec.name, m["name"], int(m["version"]))
-    rules, spacings, rate = EventRules.of(settings.scoring), spacings_of(package), package.target_false_alarm_rate
+    rules, spacings, rate, key = event_grouping(settings, spec, package)
     run_columns = {"dataset": spec.name, "model_name": key.model_name, "model_version": key.model_version,
                    "run_id": run_id}
     if collected is not None:
@@ -161,6 +163,14 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
     return replace_interval(spark, settings, EVENTS, grouped, spec.name, interval.start, interval.end, run_id), None
 
 
+def event_grouping(settings: Settings, spec: DatasetSpec, package: ModelPackage
+                   ) -> tuple[EventRules, Spacings, float, EventKey]:
+    """What grouping a run's anomalies into events takes from its settings and package (`monitoring.events`):
+    the rules, each entity's spacing, the alarm rate severities are read against, and the events' key."""
+    key = EventKey(spec.name, package.manifest["name"], int(package.manifest["version"]))
+    return EventRules.of(settings.scoring), spacings_of(package), package.target_false_alarm_rate, key
+
+
 def spacings_of(package: ModelPackage) -> Spacings:
     """How far apart an entity's anomalies may be to belong to one event: the spacing of each entity the package
     knows, and the global spacing for the others."""
@@ -170,17 +180,19 @@ def spacings_of(package: ModelPackage) -> Spacings:
 
 
 def pass_monitor(spark: "SparkSession", settings: Settings, spec: DatasetSpec, package: ModelPackage,
-                 n_rows: int, tasks: int = 1) -> PassMonitor | None:
+                 n_rows: int, tasks: "int | Callable[[], int]" = 1) -> PassMonitor | None:
     """The scoring pass's summary for drift and counts (`monitoring.pass_summary`), or None where the pass
     cannot see what they need: the cascade leaves rows unscored, and a feature the model does not read is not in
-    the pass (both then read the written scores and the input again)."""
+    the pass (both then read the written scores and the input again). tasks: how many tasks the pass runs in
+    (each keeps its share of the anomalous rows), or what tells it, asked only when there is a monitor."""
     if settings.scoring.cascade.enabled or not set(spec.feature_names) <= set(package.features):
         return None
     profiles = reference_profiles_of(package)
     ranges = {c.name: c for c in drift_columns(spec)}
     cols = [ranges[f] for f in package.features]
     return PassMonitor.start(spark, cols, [profiles[c.name].edges for c in cols], profiles[SCORE_FEATURE].edges,
-                             quantile_sample(n_rows, settings.drift.quantile_sample_rows), tasks)
+                             quantile_sample(n_rows, settings.drift.quantile_sample_rows),
+                             tasks() if callable(tasks) else tasks)
 
 
 def passed_hours(summary: PassSummary, rows_scored: int) -> "pd.DataFrame":

@@ -34,6 +34,7 @@ from pyspark.accumulators import AccumulatorParam
 
 from lakewatch.errors import ConfigError
 from lakewatch.lakehouse.tables import FEATURE_SHARES
+from lakewatch.monitoring.events import anomaly_schema
 from lakewatch.monitoring.pass_summary import SAMPLE_COLUMN
 from lakewatch.packaging.package import ModelPackage, parse_package
 from lakewatch.scoring.windows import carry_rows
@@ -139,8 +140,6 @@ def _top_features(out: "ScoredRows", names: list[str], every_row: bool) -> pa.Ar
 def anomalous_rows(entity: pa.Array, ts_us: np.ndarray, out: "ScoredRows", names: list[str]) -> pa.RecordBatch:
     """The anomalous rows of a scored batch (entity and ts_us aligned with out) as events are grouped from them
     (monitoring.events.ANOMALY_COLUMNS)."""
-    from lakewatch.monitoring.events import anomaly_schema
-
     flagged = np.flatnonzero(out.is_anomaly)
     ts = pa.array(np.asarray(ts_us, dtype=np.int64)[flagged], pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     return pa.RecordBatch.from_arrays(
