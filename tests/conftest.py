@@ -121,7 +121,7 @@ def _service_order(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that need servers of their own run last: the servers start in the background (`services`)
-    while the rest of the suite runs. The Airflow run is triggered before the cluster test (`first=True`) and
+    while the last of the rest of the suite runs. The Airflow run is triggered before the cluster test (`first=True`) and
     checked after it, so that the two out-of-process jobs overlap."""
     items.sort(key=_service_order)
 
@@ -152,28 +152,69 @@ def airflow_env(airflow_base_env: dict[str, str], services,
     return airflow_base_env
 
 
+SERVER_LEAD = 40  # the servers start this many tests before the first that needs them (about a minute of the suite)
+
+
+class Services:
+    """The session's background services (tests/services.py): `airflow db migrate` from the start, the Spark
+    standalone cluster and `airflow standalone` from `SERVER_LEAD` tests before the first test that needs them
+    (or when a test asks for them, whichever comes first). Idle servers are not free on two cores: `airflow
+    standalone` alone burns several seconds of CPU a minute, which the rest of the suite would pay for."""
+
+    def __init__(self, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
+        items = request.session.items
+        self.wanted = {m for item in items for m in SERVICE_MARKERS if item.get_closest_marker(m)}
+        first = next((i for i, item in enumerate(items)
+                      if any(item.get_closest_marker(m) for m in SERVICE_MARKERS)), None)
+        self.start_at = items[max(0, first - SERVER_LEAD)].nodeid if first is not None else None
+        self.started: dict[str, object] = {}
+        self._request, self._tmp = request, tmp_path_factory
+        self._servers = False
+
+    def start_servers(self) -> None:
+        if self._servers:
+            return
+        self._servers = True
+        if "cluster" in self.wanted:
+            self.started["cluster"] = start_cluster(self._tmp.mktemp("cluster"), subprocess_env(Path("/nonexistent")))
+        if "airflow_server" in self.wanted:
+            self.started["airflow"] = start_airflow(self._request.getfixturevalue("airflow_base_env"),
+                                                    self._tmp.mktemp("standalone"))
+
+    def __getitem__(self, name: str):
+        if name in ("cluster", "airflow"):
+            self.start_servers()
+        return self.started[name]
+
+    def get(self, name: str):
+        return self.started.get(name)
+
+    def stop(self) -> None:
+        for name in ("airflow", "airflow_db"):
+            if name in self.started:
+                stop_airflow(self.started[name])
+        if "cluster" in self.started:
+            stop_cluster(self.started["cluster"])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """The Spark standalone cluster and `airflow standalone`, started at once when a selected test needs them
-    (tests/services.py); stopped at the end of the session."""
-    wanted = {m for item in request.session.items for m in SERVICE_MARKERS if item.get_closest_marker(m)}
-    started = {}
+    """The background services of the selected tests (`Services`); stopped at the end of the session."""
+    started = Services(request, tmp_path_factory)
     try:
-        if "cluster" in wanted:
-            started["cluster"] = start_cluster(tmp_path_factory.mktemp("cluster"), subprocess_env(Path("/nonexistent")))
-        if "airflow_server" in wanted:
-            started["airflow"] = start_airflow(request.getfixturevalue("airflow_base_env"),
-                                               tmp_path_factory.mktemp("standalone"))
         if any("airflow_env" in item.fixturenames for item in request.session.items):
-            started["airflow_db"] = migrate_airflow(request.getfixturevalue("airflow_base_env"),
-                                                    tmp_path_factory.mktemp("airflow-migrate"))
+            started.started["airflow_db"] = migrate_airflow(request.getfixturevalue("airflow_base_env"),
+                                                            tmp_path_factory.mktemp("airflow-migrate"))
         yield started
     finally:
-        for name in ("airflow", "airflow_db"):
-            if name in started:
-                stop_airflow(started[name])
-        if "cluster" in started:
-            stop_cluster(started["cluster"])
+        started.stop()
+
+
+@pytest.fixture(autouse=True)
+def _servers_in_time(request: pytest.FixtureRequest, services: Services) -> None:
+    """Starts the servers at the test `Services` chose, so that they are up when the tests that need them run."""
+    if request.node.nodeid == services.start_at:
+        services.start_servers()
 
 
 # The session's `airflow standalone` (tests/services.py) and the lakewatch_score run triggered through its REST API.

@@ -1,5 +1,6 @@
 """The servers of the slowest tests, a Spark standalone cluster and `airflow standalone`, started in the background
-when the session begins, so that their start-up overlaps the rest of the suite; the tests that use them run last
+shortly before the tests that use them (tests/conftest.py, `Services`), so that their start-up overlaps the rest of
+the suite; the tests that use them run last
 (tests/conftest.py). Each is stopped through the process ids it recorded, never by name."""
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def start_airflow(airflow_env: dict[str, str], home: Path) -> Started:
         "AIRFLOW__CORE__PARALLELISM": "4", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # the DAG files do not change during the session: parsed once, not every 30 s on a CPU the suite needs
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3600",
     }
     log = home / "standalone.log"
     with open(log, "w") as out:

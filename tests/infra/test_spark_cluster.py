@@ -28,8 +28,8 @@ DAY = Interval(date(2026, 3, 6), date(2026, 3, 7))
 
 @pytest.fixture(scope="module")
 def cluster(spark, trained_lake, services):
-    """The standalone cluster started in the background at the start of the session (tests/services.py), and
-    the same day scored locally (the reference)."""
+    """The standalone cluster, started in the background shortly before this module (tests/conftest.py,
+    `Services`), and the same day scored locally (the reference)."""
     started = services["cluster"]
     settings, spec, _ = trained_lake
     record = run_score(spark, settings, spec, DAY, run_id="local-baseline")
