@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.conf)
     models = [m for m in args.models.split(",") if m]
     datasets = [d for d in args.datasets.split(",") if d]
+    unknown = sorted(set(models + ([args.cascade] if args.cascade else [])) - set(model_names()))
+    if unknown:  # before any Spark work: a typo would otherwise fail after the first dataset's backtest
+        p.error(f"unknown model(s) {', '.join(unknown)}: registered are {', '.join(model_names())}")
     if args.dev:
         if "nab" in datasets:
             p.error("--dev runs the generated datasets only: NAB has no development copy (--datasets)")

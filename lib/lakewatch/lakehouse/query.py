@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
 from tabulate import tabulate
@@ -65,9 +66,15 @@ def run_sql(spark: "SparkSession", settings: Settings, statement: str, limit: in
     column, a type mismatch) is a QueryError with Spark's own first line.
     """
     from pyspark.errors import AnalysisException
+    from pyspark.logger import PySparkLogger
 
     names = register_views(spark, settings)
     check_read_only(spark, statement, names)
+    # PySpark logs an analysis error's whole stack trace as it raises it: here the error is the user's, and the
+    # QueryError below says it in one line
+    context_log = PySparkLogger.getLogger("SQLQueryContextLogger")
+    level = context_log.level
+    context_log.setLevel(logging.CRITICAL)
     try:
         df = spark.sql(statement)
         if limit:
@@ -75,4 +82,6 @@ def run_sql(spark: "SparkSession", settings: Settings, statement: str, limit: in
         rows = [tuple(r) for r in df.collect()]
     except AnalysisException as exc:
         raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}") from None
+    finally:
+        context_log.setLevel(level)
     return df.columns, rows

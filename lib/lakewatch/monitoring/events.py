@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -71,22 +72,36 @@ class EventKey:
     model_version: int
 
 
-ARROW_FEATURE_SHARES = pa.list_(pa.struct([("feature", pa.string()), ("share", pa.float64())]))
+EVENT_COLUMNS = ["event_id", "entity", "start_ts", "end_ts", "n_points", "peak_ts", "peak_score", "peak_calibrated",
+                 "severity", "top_features"]  # what grouping gives: the events table's, less the run's constants
 
 
+@cache
+def _arrow_fields(table_name: str) -> dict[str, pa.Field]:
+    """The Arrow fields of a lakehouse table (lakehouse.tables: its schema declared once), as Spark converts
+    its rows (timestamps in UTC)."""
+    from pyspark.sql.pandas.types import to_arrow_schema  # types only: no session, no JVM
+
+    from lakewatch.lakehouse.tables import EVENTS, SCORES
+
+    table = {t.name: t for t in (SCORES, EVENTS)}[table_name]
+    return {f.name: f for f in to_arrow_schema(table.schema, timezone="UTC")}
+
+
+@cache
 def anomaly_schema() -> pa.Schema:
-    """The anomalous rows grouping reads (ANOMALY_COLUMNS), as a scoring pass collects them."""
-    return pa.schema([("entity", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("score", pa.float64()),
-                      ("calibrated", pa.float64()), ("top_features", ARROW_FEATURE_SHARES)])
+    """The anomalous rows grouping reads (ANOMALY_COLUMNS of the scores table), as a scoring pass collects them."""
+    fields = _arrow_fields("scores")
+    return pa.schema([fields[c] for c in ANOMALY_COLUMNS])
 
 
-def event_schema(ts_type: pa.DataType = pa.timestamp("us", tz="UTC"),
-                 top_type: pa.DataType | None = None) -> pa.Schema:
-    """The columns `group_anomalies` returns (the events table's, less the run's constants)."""
-    return pa.schema([("event_id", pa.string()), ("entity", pa.string()), ("start_ts", ts_type), ("end_ts", ts_type),
-                      ("n_points", pa.int64()), ("peak_ts", ts_type), ("peak_score", pa.float64()),
-                      ("peak_calibrated", pa.float64()), ("severity", pa.string()),
-                      ("top_features", top_type or ARROW_FEATURE_SHARES)])
+def event_schema(ts_type: pa.DataType | None = None, top_type: pa.DataType | None = None) -> pa.Schema:
+    """The columns `group_anomalies` returns (EVENT_COLUMNS of the events table), with the timestamp and top
+    features types of the rows grouped when given."""
+    fields = _arrow_fields("events")
+    types = {c: ts_type for c in ("start_ts", "end_ts", "peak_ts")} | {"top_features": top_type}
+    return pa.schema([fields[c].with_type(types[c]) if types.get(c) is not None else fields[c]
+                      for c in EVENT_COLUMNS])
 
 
 def new_events(ts_us: np.ndarray, gap_us: np.ndarray | int, entity_change: np.ndarray | None = None) -> np.ndarray:

@@ -3,7 +3,6 @@ store its HTML page."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -65,10 +64,7 @@ def read_events(spark: "SparkSession", settings: Settings, run: dict[str, Any]) 
     """The report's events of a run's interval, read from the events table (`top_events`' columns)."""
     where = interval_predicate(run["dataset"], run["interval_start"], run["interval_end"])
     events = read_table(spark, settings, EVENTS).where(where).orderBy(F.col("peak_score").desc()).limit(MAX_EVENTS)
-    ev = events.select("event_id", "entity", "start_ts", "end_ts", "n_points", "peak_score", "peak_calibrated",
-                       "severity", F.to_json("top_features").alias("top_features")).toPandas()
-    ev["top_features"] = ev["top_features"].map(lambda s: json.loads(s) if isinstance(s, str) else None)
-    return ev
+    return top_events(events.toArrow())
 
 
 def read_known(spark: "SparkSession", settings: Settings, run: dict[str, Any]) -> KnownParts:
