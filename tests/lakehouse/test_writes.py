@@ -95,6 +95,22 @@ def test_more_rows_than_the_driver_takes_are_written_by_spark(spark, settings, m
     assert spark.read.format("delta").load(EVENTS.path(settings)).count() == 3
 
 
+def test_arrow_rows_beyond_a_driver_commit_are_committed_by_spark_as_they_are(spark, settings, monkeypatch):
+    day = date(2026, 3, 2)
+    starts = [datetime(2026, 3, 2, h, 0, 0, 123457) for h in range(3)]
+    rows = _events(spark, "a", starts).toArrow()  # what the driver grouped: written, not grouped again
+    monkeypatch.setattr(writes, "DRIVER_COMMIT_ROWS", 2)
+    assert writes.replace_interval_rows(spark, settings, EVENTS, rows, "a", day, day + timedelta(days=1), "run-1") == 3
+    assert _commits(EVENTS.path(settings))[-1]["engineInfo"].startswith("Apache-Spark")
+    got = spark.read.format("delta").load(EVENTS.path(settings)).orderBy("start_ts").toArrow()
+    assert got.select(rows.column_names).to_pylist() == rows.to_pylist()
+    monkeypatch.setattr(writes, "DRIVER_COMMIT_ROWS", 3)  # three fit: the driver's commit replaces them
+    assert writes.replace_interval_rows(spark, settings, EVENTS, rows.slice(0, 3), "a", day, day + timedelta(days=1),
+                                        "run-2") == 3
+    assert _commits(EVENTS.path(settings))[-1]["engineInfo"].startswith("delta-rs")
+    assert spark.read.format("delta").load(EVENTS.path(settings)).count() == 3
+
+
 def test_the_driver_checkpoints_the_log_as_spark_would(spark, settings):
     rest = [F.lit(None).cast(f.dataType).alias(f.name) for f in RUNS.schema.fields[3:]]
     for i in range(writes.delta_rs.CHECKPOINT_INTERVAL + 1):  # version 0 is the creation: 1 ... 11

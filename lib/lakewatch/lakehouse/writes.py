@@ -164,11 +164,11 @@ def replace_interval_rows(
     spark: "SparkSession", settings: Settings, table: Table, rows: "pa.Table", dataset: str, start: "date",
     end: "date", run_id: str | None = None,
 ) -> int:
-    """`replace_interval` with rows the driver already holds (Arrow), for a small table: one delta-rs commit,
-    no Spark job. Returns the rows written."""
+    """`replace_interval` with rows the driver already holds (Arrow): for a small table and at most
+    DRIVER_COMMIT_ROWS rows one delta-rs commit, no Spark job; else the rows go to Spark as they are (nothing
+    recomputed) and Spark commits them. Returns the rows written."""
     if not table.small or rows.num_rows > DRIVER_COMMIT_ROWS:
-        raise ValueError(f"{rows.num_rows} rows for table {table.name}: only a small table's commit of at most "
-                         f"{DRIVER_COMMIT_ROWS} rows is made from the driver")
+        return replace_interval(spark, settings, table, spark.createDataFrame(rows), dataset, start, end, run_id)
     ensure_table(spark, settings, table)
     return _driver_commit(settings, table, rows, interval_predicate(dataset, start, end), run_id)
 

@@ -22,7 +22,7 @@ from lakewatch.data.quality import QualityCounts, validate_interval
 from lakewatch.data.spec import DatasetSpec
 from lakewatch.lakehouse.runs import RunRecord, new_run_id
 from lakewatch.lakehouse.tables import EVENTS, SCORES, interval_predicate
-from lakewatch.lakehouse.writes import DRIVER_COMMIT_ROWS, replace_interval, replace_interval_rows
+from lakewatch.lakehouse.writes import replace_interval, replace_interval_rows
 from lakewatch.monitoring.drift import SCORE_FEATURE, drift_columns, quantile_sample
 from lakewatch.monitoring.events import EventKey, EventRules, Spacings, group_anomalies, group_events
 from lakewatch.monitoring.pass_summary import PassMonitor, PassSummary
@@ -140,7 +140,8 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
                  collected: "pa.Table | None" = None) -> tuple[int, "pa.Table | None"]:
     """Group the interval's anomalies into events and replace the interval's events; returns how many, and the
     events when they were grouped on the driver: from `collected`, the anomalous rows the scoring pass kept, when
-    it kept them and their events fit a driver commit; else in Spark from the written scores. With min_peak (the
+    it kept them (committed from the driver when they fit one, else through Spark: `replace_interval_rows`);
+    else in Spark from the written scores. With min_peak (the
     alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
     rules, spacings, rate, key = event_grouping(settings, spec, package)
     run_columns = {"dataset": spec.name, "model_name": key.model_name, "model_version": key.model_version,
@@ -149,12 +150,11 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
         events = group_anomalies(collected, rules, spacings, rate, key)
         if min_peak is not None:
             events = events.filter(pc.greater_equal(events.column("peak_calibrated"), min_peak))
-        if events.num_rows <= DRIVER_COMMIT_ROWS:
-            for name, value in run_columns.items():
-                events = events.append_column(name, pa.repeat(pa.scalar(value), events.num_rows))
-            events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
-            return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
-                                         run_id), events
+        for name, value in run_columns.items():
+            events = events.append_column(name, pa.repeat(pa.scalar(value), events.num_rows))
+        events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
+        return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
+                                     run_id), events
     grouped = group_events(written, rules, spacings, rate, key)
     if min_peak is not None:
         grouped = grouped.where(F.col("peak_calibrated") >= F.lit(min_peak))
