@@ -63,8 +63,10 @@ def noop_udf_frame(df: "DataFrame", package: ModelPackage) -> "DataFrame":
     nothing computed in between (the last feature as the score, no top features)."""
     from pyspark.sql import functions as F
 
-    from lakewatch.monitoring.events import ARROW_FEATURE_SHARES as top_type
+    from lakewatch.monitoring.events import anomaly_schema
     from lakewatch.scoring.spark import OUTPUT_COLUMNS, result_type
+
+    top_type = anomaly_schema().field("top_features").type
 
     @F.arrow_udf(result_type())
     def apply(batches: Iterator[tuple[pa.Array, ...]]) -> Iterator[pa.Array]:

@@ -121,8 +121,8 @@ def _service_order(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that need servers of their own run last: the servers start in the background (`services`)
-    while the last of the rest of the suite runs. The Airflow run is triggered before the cluster test (`first=True`) and
-    checked after it, so that the two out-of-process jobs overlap."""
+    while the last of the rest of the suite runs. The Airflow run is triggered before the cluster test
+    (`first=True`) and checked after it, so that the two out-of-process jobs overlap."""
     items.sort(key=_service_order)
 
 
@@ -168,33 +168,47 @@ class Services:
                       if any(item.get_closest_marker(m) for m in SERVICE_MARKERS)), None)
         self.start_at = items[max(0, first - SERVER_LEAD)].nodeid if first is not None else None
         self.started: dict[str, object] = {}
+        self.failed: dict[str, BaseException] = {}  # a server that could not be started: why, for its tests
         self._request, self._tmp = request, tmp_path_factory
         self._servers = False
 
     def start_servers(self) -> None:
+        """Starts each wanted server once; one that fails to start does not keep the other from starting, and
+        its error is raised again to each test that asks for it (not only to the test it was started at)."""
         if self._servers:
             return
         self._servers = True
-        if "cluster" in self.wanted:
-            self.started["cluster"] = start_cluster(self._tmp.mktemp("cluster"), subprocess_env(Path("/nonexistent")))
-        if "airflow_server" in self.wanted:
-            self.started["airflow"] = start_airflow(self._request.getfixturevalue("airflow_base_env"),
-                                                    self._tmp.mktemp("standalone"))
+        starts = {"cluster": lambda: start_cluster(self._tmp.mktemp("cluster"), subprocess_env(Path("/nonexistent"))),
+                  "airflow": lambda: start_airflow(self._request.getfixturevalue("airflow_base_env"),
+                                                   self._tmp.mktemp("standalone"))}
+        for name, marker in (("cluster", "cluster"), ("airflow", "airflow_server")):
+            if marker in self.wanted:
+                try:
+                    self.started[name] = starts[name]()
+                except Exception as exc:
+                    self.failed[name] = exc
 
     def __getitem__(self, name: str):
         if name in ("cluster", "airflow"):
             self.start_servers()
+            if name in self.failed:
+                raise RuntimeError(f"the {name} server could not be started") from self.failed[name]
         return self.started[name]
 
     def get(self, name: str):
         return self.started.get(name)
 
     def stop(self) -> None:
-        for name in ("airflow", "airflow_db"):
+        """Stops what was started, each on its own: one that fails to stop does not leave the others running."""
+        errors = []
+        for name, stop in (("airflow", stop_airflow), ("airflow_db", stop_airflow), ("cluster", stop_cluster)):
             if name in self.started:
-                stop_airflow(self.started[name])
-        if "cluster" in self.started:
-            stop_cluster(self.started["cluster"])
+                try:
+                    stop(self.started[name])
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 @pytest.fixture(scope="session", autouse=True)

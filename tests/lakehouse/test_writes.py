@@ -7,6 +7,7 @@ import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
 
@@ -98,12 +99,15 @@ def test_more_rows_than_the_driver_takes_are_written_by_spark(spark, settings, m
 def test_arrow_rows_beyond_a_driver_commit_are_committed_by_spark_as_they_are(spark, settings, monkeypatch):
     day = date(2026, 3, 2)
     starts = [datetime(2026, 3, 2, h, 0, 0, 123457) for h in range(3)]
-    rows = _events(spark, "a", starts).toArrow()  # what the driver grouped: written, not grouped again
+    # as write_events builds them: the run's version an int64, where the table has an int
+    spark_rows = _events(spark, "a", starts).toArrow()
+    rows = spark_rows.set_column(spark_rows.schema.get_field_index("model_version"), "model_version",
+                                 spark_rows.column("model_version").cast(pa.int64()))
     monkeypatch.setattr(writes, "DRIVER_COMMIT_ROWS", 2)
     assert writes.replace_interval_rows(spark, settings, EVENTS, rows, "a", day, day + timedelta(days=1), "run-1") == 3
     assert _commits(EVENTS.path(settings))[-1]["engineInfo"].startswith("Apache-Spark")
     got = spark.read.format("delta").load(EVENTS.path(settings)).orderBy("start_ts").toArrow()
-    assert got.select(rows.column_names).to_pylist() == rows.to_pylist()
+    assert got.select(rows.column_names).to_pylist() == spark_rows.to_pylist()
     monkeypatch.setattr(writes, "DRIVER_COMMIT_ROWS", 3)  # three fit: the driver's commit replaces them
     assert writes.replace_interval_rows(spark, settings, EVENTS, rows.slice(0, 3), "a", day, day + timedelta(days=1),
                                         "run-2") == 3

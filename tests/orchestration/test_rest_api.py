@@ -1,6 +1,7 @@
 """`airflow standalone` on a free local port (scheduler, API server, LocalExecutor; started shortly before these
-tests and stopped at the session's end, tests/conftest.py `Services`): trigger lakewatch_score through the REST API with a conf, wait for the
-run to succeed, check every output it wrote and the summary it returns (tests/orchestration/conftest.py)."""
+tests and stopped at the session's end, tests/conftest.py `Services`): trigger lakewatch_score through the REST
+API with a conf, wait for the run to succeed, check every output it wrote and the summary it returns
+(tests/orchestration/conftest.py)."""
 
 from __future__ import annotations
 

@@ -79,9 +79,12 @@ def run_sql(spark: "SparkSession", settings: Settings, statement: str, limit: in
         df = spark.sql(statement)
         if limit:
             df = df.limit(limit)
-        rows = [tuple(r) for r in df.collect()]
     except AnalysisException as exc:
         raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}") from None
     finally:
         context_log.setLevel(level)
+    try:
+        rows = [tuple(r) for r in df.collect()]
+    except AnalysisException as exc:
+        raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}") from None
     return df.columns, rows

@@ -125,7 +125,7 @@ def driver_rows(rows: "DataFrame", table: Table) -> "pa.Table | None":
 
 def replace_where(
     spark: "SparkSession", settings: Settings, table: Table, df: "DataFrame", predicate: str, run_id: str | None = None,
-    before_attempt: Callable[[], None] | None = None,
+    before_attempt: Callable[[], None] | None = None, driver: bool = True,
 ) -> int:
     """Atomically replace the rows matching predicate with df: one Delta commit, nothing else touched.
 
@@ -133,13 +133,14 @@ def replace_where(
     its userMetadata, so the run finds its own commit's metrics even when other runs commit to the same table
     at the same time. Through Spark, Delta makes no commit when there is nothing to add and nothing to remove (a
     quiet day with no events): that is 0 rows; through delta-rs (a small table, `driver_rows`) the commit is
-    made and removes whatever matched.
+    made and removes whatever matched. driver=False: through Spark whatever the rows (they are known to be more
+    than a driver commit takes).
     """
     path = ensure_table(spark, settings, table)
     rows = conform(df, table)
     if before_attempt is not None and table.small:
         before_attempt()  # the driver's rows are computed once, here: a retried commit writes the same ones
-    few = driver_rows(rows, table)
+    few = driver_rows(rows, table) if driver else None
     if few is not None:
         return _driver_commit(settings, table, few, predicate, run_id)
     writer = rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
@@ -168,7 +169,8 @@ def replace_interval_rows(
     DRIVER_COMMIT_ROWS rows one delta-rs commit, no Spark job; else the rows go to Spark as they are (nothing
     recomputed) and Spark commits them. Returns the rows written."""
     if not table.small or rows.num_rows > DRIVER_COMMIT_ROWS:
-        return replace_interval(spark, settings, table, spark.createDataFrame(rows), dataset, start, end, run_id)
+        predicate = interval_predicate(dataset, start, end)
+        return replace_where(spark, settings, table, spark.createDataFrame(rows), predicate, run_id, driver=False)
     ensure_table(spark, settings, table)
     return _driver_commit(settings, table, rows, interval_predicate(dataset, start, end), run_id)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timezone
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
