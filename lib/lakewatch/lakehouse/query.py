@@ -71,20 +71,16 @@ def run_sql(spark: "SparkSession", settings: Settings, statement: str, limit: in
     names = register_views(spark, settings)
     check_read_only(spark, statement, names)
     # PySpark logs an analysis error's whole stack trace as it raises it: here the error is the user's, and the
-    # QueryError below says it in one line
+    # QueryError below says it in one line (only while the query is analysed: a runtime error keeps its trace)
     context_log = PySparkLogger.getLogger("SQLQueryContextLogger")
     level = context_log.level
-    context_log.setLevel(logging.CRITICAL)
     try:
-        df = spark.sql(statement)
-        if limit:
-            df = df.limit(limit)
-    except AnalysisException as exc:
-        raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}") from None
-    finally:
-        context_log.setLevel(level)
-    try:
-        rows = [tuple(r) for r in df.collect()]
+        context_log.setLevel(logging.CRITICAL)
+        try:
+            df = spark.sql(statement)
+        finally:
+            context_log.setLevel(level)
+        rows = [tuple(r) for r in (df.limit(limit) if limit else df).collect()]
     except AnalysisException as exc:
         raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}") from None
     return df.columns, rows

@@ -168,11 +168,11 @@ def replace_interval_rows(
     """`replace_interval` with rows the driver already holds (Arrow): for a small table and at most
     DRIVER_COMMIT_ROWS rows one delta-rs commit, no Spark job; else the rows go to Spark as they are (nothing
     recomputed) and Spark commits them. Returns the rows written."""
+    predicate = interval_predicate(dataset, start, end)
     if not table.small or rows.num_rows > DRIVER_COMMIT_ROWS:
-        predicate = interval_predicate(dataset, start, end)
         return replace_where(spark, settings, table, spark.createDataFrame(rows), predicate, run_id, driver=False)
     ensure_table(spark, settings, table)
-    return _driver_commit(settings, table, rows, interval_predicate(dataset, start, end), run_id)
+    return _driver_commit(settings, table, rows, predicate, run_id)
 
 
 def _driver_commit(settings: Settings, table: Table, rows: "pa.Table", predicate: str | None = None,

@@ -137,9 +137,10 @@ def event_id(key: EventKey, entity: str, start_us: int) -> str:
 
 
 def group_anomalies(rows: pa.Table, rules: EventRules, spacings: Spacings, alarm_rate: float,
-                    key: EventKey) -> pa.Table:
+                    key: EventKey, min_peak: float | None = None) -> pa.Table:
     """One row per event (`event_schema`) from anomalous rows (entity, ts, score, calibrated, top_features) of
-    any entities, in any order; an event's top features are those of its peak (its highest score)."""
+    any entities, in any order; an event's top features are those of its peak (its highest score). With min_peak
+    (the alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
     ts_type, top_type = rows.schema.field("ts").type, rows.schema.field("top_features").type
     schema = event_schema(ts_type, top_type)
     if rows.num_rows == 0:
@@ -161,6 +162,8 @@ def group_anomalies(rows: pa.Table, rules: EventRules, spacings: Spacings, alarm
     peak = np.lexsort((-score, group))[starts]  # the highest score of each group, the earliest of equal ones
     peak_cal = np.maximum.reduceat(calibrated, starts)
     keep = n_points >= rules.min_points
+    if min_peak is not None:
+        keep &= peak_cal >= min_peak
     starts, ends, n_points, peak, peak_cal = starts[keep], ends[keep], n_points[keep], peak[keep], peak_cal[keep]
     entity = names.take(pa.array(codes[starts])).to_pylist()
     as_ts = lambda a: pa.array(a, pa.int64()).cast(ts_type)  # noqa: E731
@@ -176,7 +179,7 @@ def group_anomalies(rows: pa.Table, rules: EventRules, spacings: Spacings, alarm
 
 
 def group_events(scores: "DataFrame", rules: EventRules, spacings: Spacings, alarm_rate: float,
-                 key: EventKey) -> "DataFrame":
+                 key: EventKey, min_peak: float | None = None) -> "DataFrame":
     """`group_anomalies` in Spark, over each entity's anomalous rows of `scores` (entity, ts, score,
     calibrated, is_anomaly, top_features): for the scores no scoring pass collected."""
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -184,7 +187,8 @@ def group_events(scores: "DataFrame", rules: EventRules, spacings: Spacings, ala
     anomalies = scores.where("is_anomaly").select(*ANOMALY_COLUMNS)
     schema = event_schema()
     return anomalies.groupBy("entity").applyInArrow(
-        lambda rows: group_anomalies(rows, rules, spacings, alarm_rate, key).cast(schema), from_arrow_schema(schema))
+        lambda rows: group_anomalies(rows, rules, spacings, alarm_rate, key, min_peak).cast(schema),
+        from_arrow_schema(schema))
 
 
 def event_starts(ts_us: np.ndarray, flags: np.ndarray, rules: EventRules, spacing_s: float) -> np.ndarray:

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
 from lakewatch.config import Settings
@@ -141,23 +140,18 @@ def write_events(spark: "SparkSession", settings: Settings, spec: DatasetSpec, i
     """Group the interval's anomalies into events and replace the interval's events; returns how many, and the
     events when they were grouped on the driver: from `collected`, the anomalous rows the scoring pass kept, when
     it kept them (committed from the driver when they fit one, else through Spark: `replace_interval_rows`);
-    else in Spark from the written scores. With min_peak (the
-    alert budget's threshold), only events whose peak calibrated score reaches it are raised."""
+    else in Spark from the written scores. min_peak: the alert budget's threshold (`group_anomalies`)."""
     rules, spacings, rate, key = event_grouping(settings, spec, package)
     run_columns = {"dataset": spec.name, "model_name": key.model_name, "model_version": key.model_version,
                    "run_id": run_id}
     if collected is not None:
-        events = group_anomalies(collected, rules, spacings, rate, key)
-        if min_peak is not None:
-            events = events.filter(pc.greater_equal(events.column("peak_calibrated"), min_peak))
+        events = group_anomalies(collected, rules, spacings, rate, key, min_peak)
         for name, value in run_columns.items():
             events = events.append_column(name, pa.repeat(pa.scalar(value), events.num_rows))
         events = events.append_column("logical_date", events.column("start_ts").cast(pa.date32()))
         return replace_interval_rows(spark, settings, EVENTS, events, spec.name, interval.start, interval.end,
                                      run_id), events
-    grouped = group_events(written, rules, spacings, rate, key)
-    if min_peak is not None:
-        grouped = grouped.where(F.col("peak_calibrated") >= F.lit(min_peak))
+    grouped = group_events(written, rules, spacings, rate, key, min_peak)
     grouped = grouped.select("*", *[F.lit(v).alias(k) for k, v in run_columns.items()],
                              F.to_date("start_ts").alias("logical_date"))
     return replace_interval(spark, settings, EVENTS, grouped, spec.name, interval.start, interval.end, run_id), None
