@@ -80,11 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", default="quality", help="profile (default conf/quality.yaml)")
     p.add_argument("--dataset", default="relational_metrics", choices=sorted(GENERATED))
     p.add_argument("--model", default=None, help="default: the profile's default model")
+    p.add_argument("--dev", action="store_true",
+                   help="the dataset with its development seed (bench.quality's DEV_SEEDS, in <lakehouse>-dev)")
+    p.add_argument("--save", default=None, metavar="NPZ",
+                   help="also write each point's signal p-values, anomaly id, entity and timestamp there (numpy)")
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
+    if args.dev:
+        settings = settings.with_lakehouse(settings.lakehouse.rstrip("/") + "-dev")
     model = args.model or settings.training.default_model
     spark = build_session(settings, app_name="lakewatch-bench-signals")
-    prepare(spark, settings, [args.dataset])
+    prepare(spark, settings, [args.dataset], args.dev)
     spec = load_dataset_spec(args.dataset, settings)
     cut = WALK_FORWARD[0] + timedelta(days=7)
     train, test = Interval(WALK_FORWARD[0], cut), Interval(cut, WALK_FORWARD[1])
@@ -108,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     cols = ["signal", "normal p<=1e-3 / nominal", "p<=1e-4 / nominal", "pr_auc alone", "event_recall_at_far alone",
             "false alarms owned at 0.5 % FAR"]
     print(format_rows(cols, signal_table(names, p_signals, plan.calibrations.fusion, anomaly), "table"))
+    if args.save:
+        np.savez_compressed(args.save, names=np.asarray(names), p=p_signals, anomaly=anomaly.astype(str),
+                            labeled=pd.notna(anomaly), entity=points["entity"].to_numpy(dtype=str),
+                            ts_us=points["ts_us"].to_numpy())
+        print(f"written: {args.save}")
     return 0
 
 

@@ -48,7 +48,9 @@ class TCNConfig(ModelConfig, LoopConfig):
     evidence: list[Evidence] = Field(
         default_factory=lambda: ["forecast", "level", "seasonal", "flatline", "relational"])
     bins: int = 24  # time-of-day bins of the seasonal profile ("seasonal" evidence; its residuals are inputs too)
-    flat_points: int = 6  # "flatline": the last this many points of a feature
+    # "flatline": the last this many points of a feature; a stuck metric shows from its flat_points-th point on, so
+    # each point more is a point of every stuck event missed (6 -> 3: README, Detection quality)
+    flat_points: int = 3
     # "exact": they hold exactly one value (a collector repeating a stale reading), not at a level the feature
     # sits at in training; "range": their range against its usual size, graded (frozen with a little jitter too,
     # at the cost of alarms wherever a slow metric is quieter than in training)
