@@ -10,7 +10,8 @@ Protocols (the same code as `lakewatch backtest`; nothing is tuned on the scored
 - relational: `generate` 15 days x 16 hosts with `decoupling` anomalies only (one metric follows its own daily
   cycle half a day out of phase: its usual values, no longer moving with the metrics it follows), the same
   walk-forward: enough relational events in week 2 (about 50) for their event recall to be a measurement.
-- `--dev`: the two generated datasets with other seeds (DEV_SEEDS), where a change is measured before it is kept.
+- `--dev [N]`: the two generated datasets with other seeds (DEV_SEEDS, set N, default 1), where a change is measured
+  before it is kept.
 - cascade: the default model again with `scoring.cascade` on (`--cascade`, the model to run it with): the
   gate's pass rate and recall (points and labeled anomalies), and the speed-up of scoring against the same
   model without the gate in the same run (scoring only: validation, gate, model, cached result).
@@ -37,9 +38,10 @@ DEMO = {"start": date(2026, 3, 2), "days": 15, "entities": 8, "seed": 42}
 RELATIONAL = {"start": date(2026, 3, 2), "days": 15, "entities": 16, "seed": 7, "anomaly_rate": 0.5,
               "kinds": ("decoupling",)}
 GENERATED = {"demo_metrics": DEMO, "relational_metrics": RELATIONAL}
-# `--dev`: the same generated datasets with other seeds, in a lakehouse of their own: where a change to a model is
-# measured before it is kept, so that the seeds above stay a test nothing was chosen on
-DEV_SEEDS = {"demo_metrics": 43, "relational_metrics": 8}
+# `--dev N`: the same generated datasets with the N-th set of other seeds, in a lakehouse of their own
+# (`dev_lakehouse`): where a change to a model is measured before it is kept, so that the seeds above stay a test
+# nothing was chosen on; two sets, because one development week decides by an event or two
+DEV_SEEDS = ({"demo_metrics": 43, "relational_metrics": 8}, {"demo_metrics": 44, "relational_metrics": 9})
 WALK_FORWARD = (date(2026, 3, 2), date(2026, 3, 16))  # of both generated datasets: week 1 trains, week 2 is scored
 COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_optimized",
            "nab_reward_low_FN_rate_optimized", "pr_auc", "roc_auc", "f1", "event_recall", "event_recall:stuck",
@@ -48,9 +50,16 @@ COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_opt
            "score_seconds", "cascade_speed_up"]
 
 
-def prepare(spark, settings: Settings, datasets: list[str], dev: bool = False) -> None:
+def dev_lakehouse(settings: Settings, dev: int) -> Settings:
+    """The settings of the N-th development seeds' lakehouse: <lakehouse>-dev, then -dev2, -dev3..."""
+    if not 1 <= dev <= len(DEV_SEEDS):
+        raise ValueError(f"there are {len(DEV_SEEDS)} sets of development seeds, got --dev {dev}")
+    return settings.with_lakehouse(settings.lakehouse.rstrip("/") + "-dev" + (str(dev) if dev > 1 else ""))
+
+
+def prepare(spark, settings: Settings, datasets: list[str], dev: int = 0) -> None:
     """NAB imported and the generated datasets written into the bench lakehouse, once (they are snapshots of fixed
-    inputs); with dev, the generated ones with their development seeds."""
+    inputs); with dev (1, 2...), the generated ones with that set of development seeds."""
     from lakewatch.lakehouse.tables import raw_table_path
     from lakewatch.lakehouse.writes import is_delta
 
@@ -67,7 +76,7 @@ def prepare(spark, settings: Settings, datasets: list[str], dev: bool = False) -
         if not is_delta(spark, spec.table_path(settings)):
             from lakewatch.demo.generate import GeneratorParams, write_generated
 
-            params = {**GENERATED[name], **({"seed": DEV_SEEDS[name]} if dev else {})}
+            params = {**GENERATED[name], **({"seed": DEV_SEEDS[dev - 1][name]} if dev else {})}
             write_generated(spark, GeneratorParams(**params), spec.table_path(settings),
                             spec.labels_path(settings))
 
@@ -96,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", default="nab,demo_metrics,relational_metrics")
     p.add_argument("--cascade", default=None,
                    help="the model rerun with scoring.cascade on (default: the profile's default model; '' for none)")
-    p.add_argument("--dev", action="store_true",
-                   help="the generated datasets with their development seeds (DEV_SEEDS), in <lakehouse>-dev")
-    p.add_argument("--out", default=None, help="default bench-results/quality.json (quality-dev.json with --dev)")
+    p.add_argument("--dev", type=int, nargs="?", const=1, default=0, metavar="N",
+                   help="the generated datasets with the N-th set of development seeds (DEV_SEEDS; default 1), in "
+                        "<lakehouse>-dev (-devN)")
+    p.add_argument("--out", default=None, help="default bench-results/quality.json (quality-dev.json, quality-dev2.json... with --dev)")
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
     models = [m for m in args.models.split(",") if m]
@@ -109,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.dev:
         if "nab" in datasets:
             p.error("--dev runs the generated datasets only: NAB has no development copy (--datasets)")
-        settings = settings.with_lakehouse(settings.lakehouse.rstrip("/") + "-dev")
-    out = Path(args.out or f"bench-results/quality{'-dev' if args.dev else ''}.json")
+        if not 1 <= args.dev <= len(DEV_SEEDS):
+            p.error(f"--dev: there are {len(DEV_SEEDS)} sets of development seeds, got {args.dev}")
+        settings = dev_lakehouse(settings, args.dev)
+    suffix = "-dev" + (str(args.dev) if args.dev > 1 else "") if args.dev else ""
+    out = Path(args.out or f"bench-results/quality{suffix}.json")
     spark = build_session(settings, app_name="lakewatch-bench-quality")
     prepare(spark, settings, datasets, args.dev)
     rows = []

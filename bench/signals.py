@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from bench.quality import GENERATED, WALK_FORWARD, prepare
+from bench.quality import DEV_SEEDS, GENERATED, WALK_FORWARD, dev_lakehouse, prepare
 from lakewatch.config import load_settings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
@@ -80,14 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", default="quality", help="profile (default conf/quality.yaml)")
     p.add_argument("--dataset", default="relational_metrics", choices=sorted(GENERATED))
     p.add_argument("--model", default=None, help="default: the profile's default model")
-    p.add_argument("--dev", action="store_true",
-                   help="the dataset with its development seed (bench.quality's DEV_SEEDS, in <lakehouse>-dev)")
+    p.add_argument("--dev", type=int, nargs="?", const=1, default=0, metavar="N",
+                   help="the dataset with the N-th set of development seeds (bench.quality's DEV_SEEDS; default 1)")
     p.add_argument("--save", default=None, metavar="NPZ",
-                   help="also write each point's signal p-values, anomaly id, entity and timestamp there (numpy)")
+                   help="also write each point's signal p-values, anomaly id ('' for normal points), entity and "
+                        "timestamp there (numpy .npz)")
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
     if args.dev:
-        settings = settings.with_lakehouse(settings.lakehouse.rstrip("/") + "-dev")
+        if not 1 <= args.dev <= len(DEV_SEEDS):
+            p.error(f"--dev: there are {len(DEV_SEEDS)} sets of development seeds, got {args.dev}")
+        settings = dev_lakehouse(settings, args.dev)
     model = args.model or settings.training.default_model
     spark = build_session(settings, app_name="lakewatch-bench-signals")
     prepare(spark, settings, [args.dataset], args.dev)
@@ -115,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
             "false alarms owned at 0.5 % FAR"]
     print(format_rows(cols, signal_table(names, p_signals, plan.calibrations.fusion, anomaly), "table"))
     if args.save:
-        np.savez_compressed(args.save, names=np.asarray(names), p=p_signals, anomaly=anomaly.astype(str),
-                            labeled=pd.notna(anomaly), entity=points["entity"].to_numpy(dtype=str),
-                            ts_us=points["ts_us"].to_numpy())
-        print(f"written: {args.save}")
+        path = args.save if args.save.endswith(".npz") else args.save + ".npz"
+        labeled = pd.notna(anomaly)
+        np.savez_compressed(path, names=np.asarray(names), p=p_signals, labeled=labeled,
+                            anomaly=np.where(labeled, anomaly, "").astype(str),
+                            entity=points["entity"].to_numpy(dtype=str), ts_us=points["ts_us"].to_numpy())
+        print(f"written: {path}")
     return 0
 
 
