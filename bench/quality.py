@@ -50,11 +50,17 @@ COLUMNS = ["nab_standard_optimized", "nab_standard", "nab_reward_low_FP_rate_opt
            "score_seconds", "cascade_speed_up"]
 
 
+def dev_suffix(dev: int) -> str:
+    """What the N-th set of development seeds appends to the lakehouse and results names: -dev, then -dev2, -dev3...
+    (nothing for 0, the test seeds)."""
+    return "-dev" + (str(dev) if dev > 1 else "") if dev else ""
+
+
 def dev_lakehouse(settings: Settings, dev: int) -> Settings:
-    """The settings of the N-th development seeds' lakehouse: <lakehouse>-dev, then -dev2, -dev3..."""
+    """The settings of the N-th development seeds' lakehouse (`dev_suffix`)."""
     if not 1 <= dev <= len(DEV_SEEDS):
         raise ValueError(f"there are {len(DEV_SEEDS)} sets of development seeds, got --dev {dev}")
-    return settings.with_lakehouse(settings.lakehouse.rstrip("/") + "-dev" + (str(dev) if dev > 1 else ""))
+    return settings.with_lakehouse(settings.lakehouse.rstrip("/") + dev_suffix(dev))
 
 
 def prepare(spark, settings: Settings, datasets: list[str], dev: int = 0) -> None:
@@ -108,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dev", type=int, nargs="?", const=1, default=0, metavar="N",
                    help="the generated datasets with the N-th set of development seeds (DEV_SEEDS; default 1), in "
                         "<lakehouse>-dev (-devN)")
-    p.add_argument("--out", default=None, help="default bench-results/quality.json (quality-dev.json, quality-dev2.json... with --dev)")
+    p.add_argument("--out", default=None,
+                   help="default bench-results/quality.json (quality-dev.json, quality-dev2.json... with --dev)")
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
     models = [m for m in args.models.split(",") if m]
@@ -122,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         if not 1 <= args.dev <= len(DEV_SEEDS):
             p.error(f"--dev: there are {len(DEV_SEEDS)} sets of development seeds, got {args.dev}")
         settings = dev_lakehouse(settings, args.dev)
-    suffix = "-dev" + (str(args.dev) if args.dev > 1 else "") if args.dev else ""
-    out = Path(args.out or f"bench-results/quality{suffix}.json")
+    out = Path(args.out or f"bench-results/quality{dev_suffix(args.dev)}.json")
     spark = build_session(settings, app_name="lakewatch-bench-quality")
     prepare(spark, settings, datasets, args.dev)
     rows = []
