@@ -16,11 +16,11 @@ DEMO_START ?= 2026-03-02
 setup: $(INSTALLED) $(JARS)
 
 # uv (pinned in constraints.txt) installs the same pinned set as pip would, from its cache in a fraction of the time.
+# Each fresh install builds pyspark's sdist into a new cache revision (~1 GiB): the prune keeps only reachable ones.
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
-	# each fresh install builds pyspark's sdist into a new cache revision (~1 GiB): keep only the reachable ones
 	$(BIN)/uv cache prune --quiet
 	rm -rf lib/*.egg-info  # setuptools leaves one beside the code: Airflow would find the plugin twice
 	touch $@

@@ -126,9 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dev:
         if "nab" in datasets:
             p.error("--dev runs the generated datasets only: NAB has no development copy (--datasets)")
-        if not 1 <= args.dev <= len(DEV_SEEDS):
-            p.error(f"--dev: there are {len(DEV_SEEDS)} sets of development seeds, got {args.dev}")
-        settings = dev_lakehouse(settings, args.dev)
+        try:
+            settings = dev_lakehouse(settings, args.dev)
+        except ValueError as exc:
+            p.error(str(exc))
     out = Path(args.out or f"bench-results/quality{dev_suffix(args.dev)}.json")
     spark = build_session(settings, app_name="lakewatch-bench-quality")
     prepare(spark, settings, datasets, args.dev)

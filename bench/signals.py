@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from bench.quality import DEV_SEEDS, GENERATED, WALK_FORWARD, dev_lakehouse, prepare
+from bench.quality import GENERATED, WALK_FORWARD, dev_lakehouse, prepare
 from lakewatch.config import load_settings
 from lakewatch.data.intervals import Interval
 from lakewatch.data.labels import label_points
@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = load_settings(args.conf)
     if args.dev:
-        if not 1 <= args.dev <= len(DEV_SEEDS):
-            p.error(f"--dev: there are {len(DEV_SEEDS)} sets of development seeds, got {args.dev}")
-        settings = dev_lakehouse(settings, args.dev)
+        try:
+            settings = dev_lakehouse(settings, args.dev)
+        except ValueError as exc:
+            p.error(str(exc))
     model = args.model or settings.training.default_model
     spark = build_session(settings, app_name="lakewatch-bench-signals")
     prepare(spark, settings, [args.dataset], args.dev)
