@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lakewatch.models.relations import fit_relations
+from lakewatch.models.relations import fit_precision, fit_relations
 
 NOISE = 0.2
 
@@ -49,3 +49,15 @@ def test_one_feature_or_too_few_rows_is_an_error():
         fit_relations(np.zeros((100, 1)))
     with pytest.raises(ValueError, match="more rows than features"):
         fit_relations(coupled(3, 0))
+
+
+def test_the_precision_is_the_inverse_covariance_of_the_rows_and_ignores_a_few_far_off_ones():
+    rng = np.random.default_rng(0)
+    cov = np.array([[1.0, 0.8, -0.3], [0.8, 1.0, -0.2], [-0.3, -0.2, 0.5]])  # the generating covariance
+    rows = rng.multivariate_normal(np.zeros(3), cov, size=20000)
+    np.testing.assert_allclose(fit_precision(rows, ridge=0.0), np.linalg.inv(cov), rtol=0.1, atol=0.1)
+    dirty = rows.copy()
+    dirty[::100, 0] += 40.0  # 1 % of rows with one far-off value
+    np.testing.assert_allclose(fit_precision(dirty, ridge=0.0), np.linalg.inv(cov), rtol=0.15, atol=0.15)
+    with pytest.raises(ValueError, match="more rows than features"):
+        fit_precision(rows[:3])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lakewatch.models.base import WindowSet
-from lakewatch.models.tcn import TCNConfig, TCNDetector, _ranges
+from lakewatch.models.flatness import sliding_ranges
+from lakewatch.models.tcn import TCNConfig, TCNDetector
 from lakewatch.scoring.windows import window_index
 
 W, K = 16, 6
@@ -146,12 +147,52 @@ def test_ranges_over_the_last_points_of_each_position():
     x = np.array([[[0.0, 5.0], [2.0, 5.0], [1.0, 5.0], [7.0, 5.0], [3.0, 4.0]]])  # (1 sequence, 5 points, 2 features)
     # positions 2, 3, 4 (context 3), each over its last 3 points: [0, 2, 1], [2, 1, 7], [1, 7, 3]; the second
     # feature is flat until its last point
-    assert _ranges(x, 3, 3).tolist() == [[2.0, 0.0], [6.0, 0.0], [6.0, 1.0]]
-    assert _ranges(x, 2, 4).tolist() == [[6.0, 0.0], [4.0, 1.0]]  # positions 3, 4 over 2 points
+    assert sliding_ranges(x, 3, 3).tolist() == [[2.0, 0.0], [6.0, 0.0], [6.0, 1.0]]
+    assert sliding_ranges(x, 2, 4).tolist() == [[6.0, 0.0], [4.0, 1.0]]  # positions 3, 4 over 2 points
 
 
 def test_ranges_are_the_sliding_windows_ptp():
     x = np.random.default_rng(1).standard_normal((3, 40, 4)).astype(np.float32)
     for k, context in ((6, 8), (8, 8), (1, 5)):
         ptp = np.ptp(np.lib.stride_tricks.sliding_window_view(x, k, axis=1)[:, context - k:], axis=-1)
-        assert np.array_equal(_ranges(x, k, context), ptp.reshape(-1, 4))
+        assert np.array_equal(sliding_ranges(x, k, context), ptp.reshape(-1, 4))
+
+
+def shared_load(n: int, seed: int) -> np.ndarray:
+    """Three features that share most of their noise (a load every metric follows) and keep a little of their own."""
+    rng = np.random.default_rng(seed)
+    return (0.9 * rng.standard_normal((n, 1)) + 0.3 * rng.standard_normal((n, 3))).astype(np.float32)
+
+
+def test_correlated_forecast_errors_expect_a_shared_shock_and_stress_one_feature_off_it():
+    """Noise shared by every feature is a common shock a forecaster cannot predict: with `forecast_errors:
+    correlated` the forecast's surprise is the errors' Mahalanobis distance, so a shift of every feature together
+    is ordinary and the same shift of one feature alone is not; `independent` ranks them the other way round."""
+    scores = {}
+    for mode in ("independent", "correlated"):
+        config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=2, min_steps=60,
+                           calendar="none", evidence=["forecast", "level"], forecast_errors=mode)
+        det = TCNDetector(3, config)
+        assert det.correlated == (mode == "correlated")
+        train = shared_load(3000, 0)
+        codes, ts = np.zeros(len(train), dtype=np.int64), np.arange(len(train), dtype=np.int64) * 300_000_000
+        det.fit(WindowSet(train, window_index(codes, ts, W, None)), seed=1)
+        window = np.zeros((W, 3), dtype=np.float32)  # the usual level: every forecast error near 0
+        common, single = window.copy(), window.copy()
+        common[-1] += 3.0
+        single[-1, 0] += 3.0
+        out = det.score(np.stack([window, common, single]))
+        assert np.argmax(out.contributions[2]) == 0
+        scores[mode] = out.score
+    independent, correlated = scores["independent"], scores["correlated"]
+    assert independent[1] > 2 * independent[2]  # the mean of squares: three errors beat one
+    assert correlated[2] > 3 * correlated[1]  # one feature off the shared shock is the rarer error
+    assert correlated[0] < 1.0 and independent[0] < 1.0
+    # one feature has no correlation to read: the two modes are the same detector
+    assert not TCNDetector(1, TCNConfig(window=W, dilations=[1, 2], forecast_errors="correlated")).correlated
+
+
+def test_a_package_saved_before_forecast_errors_existed_loads_as_it_was_trained():
+    assert TCNConfig().forecast_errors == "correlated"
+    assert TCNConfig.from_package({"window": W, "dilations": [1, 2]}).forecast_errors == "independent"
+    assert TCNConfig.from_package({"forecast_errors": "correlated"}).forecast_errors == "correlated"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,7 +27,15 @@ class ModelConfig(BaseModel):
     """The base of every model's config: strict (a misspelt key is an error), and its normalisation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # fields added after packages were saved, with the value those packages were trained with: a package's config
+    # holds every field its code had, so a field it lacks takes this value rather than today's default
+    saved_before: ClassVar[dict[str, Any]] = {}
     normalization: NormalizationConfig = Field(default_factory=NormalizationConfig)
+
+    @classmethod
+    def from_package(cls, saved: dict[str, Any]) -> "ModelConfig":
+        """The config a package was saved with (`saved_before` fills what older code did not have)."""
+        return cls.model_validate({**cls.saved_before, **saved})
 
 
 @dataclass(frozen=True)

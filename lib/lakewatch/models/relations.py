@@ -87,3 +87,19 @@ def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
         r = _residual(x[keep], weights, bias)
     tail = np.quantile(np.abs(r), TAIL_QUANTILE, axis=0) / NORMAL_TAIL
     return Relations(weights, bias, np.maximum(tail, MIN_SCALE))
+
+
+def fit_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
+    """The inverse of the covariance of rows r (n, d) over features, ridge-regularised (C + lambda I, lambda a share
+    of its mean variance), for a Mahalanobis distance r P r. Robust as `fit_relations`: inputs clipped to
+    +-INPUT_CLIP, and rows with a value beyond TRIM robust scales left out of the estimate."""
+    r = np.asarray(r, dtype=np.float64)
+    r = np.clip(r[np.isfinite(r).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
+    d = r.shape[1]
+    if len(r) <= d:
+        raise ValueError(f"a precision needs more rows than features, got {r.shape}")
+    keep = (np.abs(r - np.median(r, axis=0)) <= TRIM * _robust_scale(r)).all(axis=1)
+    x = r[keep] if keep.sum() > d else r
+    cov = np.cov(x, rowvar=False).reshape(d, d)
+    lam = ridge * max(float(np.mean(np.diag(cov))), MIN_SCALE)
+    return np.linalg.inv(cov + lam * np.eye(d))

@@ -7,7 +7,10 @@ units of what the member expected there; noisy hours of a daily cycle raise the 
 
 Score: with the members' means mu_k and scales s_k, the ensemble's predictive distribution has mean
 mu = mean_k mu_k and variance s^2 = mean_k s_k^2 + var_k mu_k; r_j = (x_j - mu_j) / s_j per feature, and the
-score is mean_j r_j^2 (each feature's share of it is its contribution). Each member's own score (its r^2 mean)
+score is r P r / d, the errors' Mahalanobis distance under their covariance in training (P its inverse): features
+driven by one load share the shocks no forecaster can predict, and r P r expects them together instead of counting
+each (`forecast_errors: independent` reads P = I, the mean of r_j^2). Feature j's term r_j (P r)_j is its
+contribution. Each member's own score (its r^2 mean)
 goes to the plan, which calibrates the members to give the uncertainty: their spread in -log10 p-value, large
 where the members disagree, i.e. where the data is unlike what they were trained on.
 
@@ -20,7 +23,7 @@ with a window shorter than a day learn daily and weekly cycles.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -29,21 +32,21 @@ from torch import nn
 
 from lakewatch.errors import ConfigError
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
+from lakewatch.models.flatness import FLAT_LEVELS, flatline_evidence, pinned_levels, sliding_ranges, usual_range
 from lakewatch.models.registry import register
-from lakewatch.models.relations import Relations, fit_relations
+from lakewatch.models.relations import Relations, fit_precision, fit_relations
 from lakewatch.models.training import LoopConfig, fit_module
 from lakewatch.transforms.calendar import CHANNELS
 
 
-FLAT_LEVELS = 128  # flat levels kept per feature
-PINNED_REPEATS = 3  # an exact value seen this often in training is a level the feature gets pinned at
-FLAT_TOLERANCE = 1e-6  # normalised units: "exactly" flat, and "at" a known flat level
-FLAT_FLOOR = 1e-3  # a range is read down to this share of the usual one: log(1 / FLAT_FLOOR) is "exactly flat"
+PRECISION_WINDOWS = 8192  # training windows whose forecast errors set their correlation
 Evidence = Literal["forecast", "level", "seasonal", "flatline", "relational"]
 
 
 class TCNConfig(ModelConfig, LoopConfig):
     """Architecture, ensemble and training of the TCN forecaster, and the evidence it reports (its signals)."""
+
+    saved_before: ClassVar[dict[str, Any]] = {"forecast_errors": "independent"}
 
     evidence: list[Evidence] = Field(
         default_factory=lambda: ["forecast", "level", "seasonal", "flatline", "relational"])
@@ -59,6 +62,10 @@ class TCNConfig(ModelConfig, LoopConfig):
     # time-of-day profile, so that what happens every day at that hour (a scheduled jump) is no surprise
     forecast: Literal["value", "residual"] = "residual"
     relational_ridge: float = 0.01  # "relational": ridge of each feature's regression on the others (models.relations)
+    # how the features' forecast errors make one surprise: "independent", the mean of their squares; "correlated",
+    # their Mahalanobis distance under the errors' correlation in training (over the features): a shock that every
+    # load-driven metric shares is expected together, and one metric off the shared pattern counts for more
+    forecast_errors: Literal["independent", "correlated"] = "correlated"
     # "relational": each feature's signed residual averaged over the last this many points, in standard errors
     # (x sqrt(points)): a decoupling that lasts keeps its sign and stands out of the noise by sqrt(points); the
     # cost is points - 1 diluted points at an event's start and as many carrying it after its end
@@ -90,7 +97,7 @@ class EnsembleTCN(nn.Module):
     """
 
     def __init__(self, inputs: int, outputs: int, members: int, channels: int, kernel: int, dilations: list[int],
-                 dropout: float, min_log_scale: float, relational: bool = False) -> None:
+                 dropout: float, min_log_scale: float, relational: bool = False, correlated: bool = False) -> None:
         super().__init__()
         self.members, self.outputs, self.min_log_scale = members, outputs, min_log_scale
         # the usual range of each feature over `flat_points` points (fitted, the same in every member)
@@ -101,6 +108,8 @@ class EnsembleTCN(nn.Module):
             self.register_buffer("relate_weights", torch.zeros(members, outputs, outputs, dtype=torch.float64))
             self.register_buffer("relate_bias", torch.zeros(members, outputs, dtype=torch.float64))
             self.register_buffer("relate_scale", torch.ones(members, outputs, dtype=torch.float64))
+        if correlated:  # the precision of the standardised forecast errors over features (fitted, in every member)
+            self.register_buffer("error_precision", torch.eye(outputs, dtype=torch.float64).repeat(members, 1, 1))
         width = channels * members
         self.inp = nn.Conv1d(inputs * members, width, 1, groups=members)
         self.blocks = nn.ModuleList()
@@ -133,20 +142,6 @@ class EnsembleTCN(nn.Module):
 def receptive_field(kernel: int, dilations: list[int]) -> int:
     """Past points one forecast sees: two causal convolutions per block."""
     return 1 + 2 * (kernel - 1) * sum(dilations)
-
-
-def _ranges(x: np.ndarray, k: int, context: int) -> np.ndarray:
-    """Each feature's range over the k points ending at each position from context - 1 on, of sequences x (n,
-    L, d): (n (L - context + 1), d), as np.ptp over a sliding window gives it, as k shifted maxima and minima
-    (ptp over a strided view is ~5x slower)."""
-    n, length, d = x.shape
-    hi = x[:, context - k: length - k + 1].copy()
-    lo = hi.copy()
-    for j in range(1, k):
-        shifted = x[:, context - k + j: length - k + 1 + j]
-        np.maximum(hi, shifted, out=hi)
-        np.minimum(lo, shifted, out=lo)
-    return (hi - lo).reshape(-1, d)
 
 
 def _split(windows: torch.Tensor, n_features: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,13 +191,18 @@ class TCNDetector(Detector):
         inputs = n_features * (2 if self.seasonal_bins else 1) + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
                                   list(config.dilations), config.dropout, float(np.log(config.min_scale)),
-                                  relational="relational" in self.signal_names)
+                                  relational="relational" in self.signal_names, correlated=self.correlated)
         self.module.eval()
 
     @property
     def signal_names(self) -> tuple[str, ...]:  # type: ignore[override]
         """The configured evidence; relational only with several features (one feature relates to nothing)."""
         return tuple(k for k in self.config.evidence if k != "relational" or self.n_features > 1)
+
+    @property
+    def correlated(self) -> bool:
+        """Whether the forecast's surprise reads its errors' correlation (several features only)."""
+        return self.config.forecast_errors == "correlated" and self.n_features > 1
 
     @property
     def learned_signals(self) -> tuple[str, ...]:
@@ -253,7 +253,24 @@ class TCNDetector(Detector):
         self._fit_flatness(train)
         if "relational" in self.signal_names:
             self._fit_relations(train)
-        return fit_module(self.module, train, self._nll, self.config, seed)
+        metrics = fit_module(self.module, train, self._nll, self.config, seed)
+        if self.correlated:
+            self._fit_error_precision(train, seed)
+        return metrics
+
+    @torch.inference_mode()
+    def _fit_error_precision(self, train: WindowSet, seed: int) -> None:
+        """The precision of the ensemble's standardised forecast errors over the features, from a sample of the
+        training windows' last points (what `score` reads), robustly (models.relations.fit_precision)."""
+        rows = np.random.default_rng(seed).permutation(len(train))[:PRECISION_WINDOWS]
+        errors = []
+        for i in range(0, len(rows), 1024):
+            w = torch.from_numpy(train.batch(np.sort(rows[i:i + 1024]))).to(self.device)
+            inputs, targets = _split(w, self.n_features, self.target_offset)
+            mean, log_scale = self.module(inputs)
+            errors.append(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:], signed=True)[0])
+        precision = fit_precision(np.concatenate(errors))
+        self.module.error_precision.copy_(torch.from_numpy(np.tile(precision, (self.config.members, 1, 1))))
 
     def _related(self, rows: np.ndarray) -> np.ndarray:
         """What the relations relate, of model input rows: the seasonal residuals when the inputs have them (the
@@ -277,16 +294,10 @@ class TCNDetector(Detector):
         """What "flat" means per feature: the median range over `flat_points` points of the training windows, and
         the levels a feature is pinned at (exact values it takes again and again in the sampled rows, most
         frequent first: a floor, a cap, an idle value): a metric at its floor every quiet night is not stuck."""
-        k, d = self.config.flat_points, self.n_features
+        k = self.config.flat_points
         last_k = train.windows.index[train.windows.n_valid >= k, -k:]  # (m, k) rows: only what a range needs
-        ref = np.median(np.ptp(train.values[last_k, :d], axis=1), axis=0) if len(last_k) else np.ones(d)
-        ref = np.maximum(np.nan_to_num(ref, nan=1.0), 1e-3)
-        table = np.full((d, FLAT_LEVELS), np.nan, dtype=np.float32)
-        for j in range(d):
-            values, counts = np.unique(np.asarray(train.values[:, j], dtype=np.float32), return_counts=True)
-            pinned = counts >= PINNED_REPEATS
-            top = values[pinned][np.argsort(-counts[pinned], kind="stable")[:FLAT_LEVELS]]
-            table[j, :len(top)] = top
+        ref = usual_range(train.values[last_k, :self.n_features])
+        table = pinned_levels(train.values[:, :self.n_features])
         members = self.config.members
         self.module.flat_ref.copy_(torch.from_numpy(np.tile(ref, (members, 1))).float())
         self.module.flat_levels.copy_(torch.from_numpy(np.tile(table, (members, 1, 1))))
@@ -304,31 +315,38 @@ class TCNDetector(Detector):
         last = lambda points, channels: np.lib.stride_tricks.sliding_window_view(  # noqa: E731
             seqs[:, :, :channels], points, axis=1)[:, self.context - points:].reshape(-1, channels, points)
         return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
-                              last(m, seqs.shape[2]).transpose(0, 2, 1), _ranges(seqs[:, :, :d], k, self.context))
+                              last(m, seqs.shape[2]).transpose(0, 2, 1),
+                              sliding_ranges(seqs[:, :, :d], k, self.context))
 
-    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
-                  targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(n, K, T, d) forecasts of (n, T, d) targets -> for the n x T points, point by point: each feature's r^2
-        under the ensemble's predictive distribution (n T, d), and each member's mean r^2 (n T, K)."""
+    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor,
+                  signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(n, K, T, d) forecasts of (n, T, d) targets -> for the n x T points, point by point: each feature's term
+        of the forecast's surprise (n T, d), r_j^2 under the ensemble's predictive distribution or, with correlated
+        errors, r_j (P r)_j (with `signed`, r_j itself), and each member's mean r^2 (n T, K)."""
         var = torch.exp(2 * log_scale)
         mu = mean.mean(dim=1)
         # the members' spread as a mean of squares: torch's var over a middle dimension is ~15x slower on CPUs
         total_var = var.mean(dim=1) + (mean - mu[:, None]).pow(2).mean(dim=1)
-        r2 = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
         members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
-        return r2, members.double().cpu().numpy()
+        if signed or self.correlated:
+            r = ((targets - mu) / total_var.sqrt()).flatten(0, 1).double().cpu().numpy()
+            terms = r if signed else r * (r @ self.module.error_precision[0].cpu().numpy())
+        else:  # in float32, as `independent` errors were always scored
+            terms = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
+        return terms, members.double().cpu().numpy()
 
     def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray,
                   recent_range: np.ndarray) -> DetectorOutput:
         """The forecast's surprise (`_surprise`) with the other evidence of the same points: recent (n,
         averaged_points, channels) are the inputs of each scored point and the points before it (the scored
         one last), recent_range (n, d) each feature's range over the last `flat_points` points.
-        Score: the forecast's mean r^2; contributions: each feature's share of its largest evidence."""
+        Score: the mean of the forecast's terms (r^2, or r P r / d); contributions: each feature's share of its
+        largest evidence."""
         d = self.n_features
         rows = recent[:, -1]
-        r2, members = surprise
-        score = r2.mean(axis=1)
-        per_feature, signals = [r2], []
+        terms, members = surprise
+        score = terms.mean(axis=1)
+        per_feature, signals = [np.maximum(terms, 0.0)], []
         for kind in self.signal_names:
             if kind == "forecast":
                 signals.append(score)
@@ -342,16 +360,8 @@ class TCNDetector(Detector):
             elif kind == "seasonal":
                 e = _averaged(recent[:, -self.config.seasonal_points:, d:2 * d].astype(np.float64))
             else:
-                flat = recent_range <= FLAT_TOLERANCE
-                if self.config.flat_mode == "exact":
-                    e = np.where(flat, -np.log(FLAT_FLOOR), 0.0)
-                else:
-                    ref = self.module.flat_ref[0].double().cpu().numpy()
-                    e = np.log(ref / np.maximum(recent_range.astype(np.float64), FLAT_FLOOR * ref))
-                i, j = np.nonzero(flat)  # exactly flat: at a pinned level, not stuck
-                levels = self.module.flat_levels[0].cpu().numpy()[j]  # (m, FLAT_LEVELS)
-                pinned = (np.abs(rows[i, j][:, None] - levels) <= FLAT_TOLERANCE).any(axis=1)
-                e[i[pinned], j[pinned]] = np.minimum(e[i[pinned], j[pinned]], 0.0)
+                e = flatline_evidence(recent_range, rows[:, :d], self.module.flat_ref[0].double().cpu().numpy(),
+                                      self.module.flat_levels[0].cpu().numpy(), self.config.flat_mode)
             signals.append(e.max(axis=1))
             per_feature.append(np.maximum(e, 0.0) ** 2)
         return DetectorOutput(score, shares(np.maximum.reduce(per_feature)), members=members,

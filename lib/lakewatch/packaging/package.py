@@ -106,7 +106,7 @@ class ModelPackage:
     def detector(self) -> Detector:
         m = self.manifest
         cls = detector_class(m["model"]["type"])
-        det = cls(len(self.features), cls.config_class.model_validate(m["model"]["config"]))
+        det = cls(len(self.features), cls.config_class.from_package(m["model"]["config"]))
         det.load_state([load_safetensors(self.files[f]) for f in m["model"]["members"]])
         return det
 
