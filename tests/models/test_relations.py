@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lakewatch.models.relations import fit_precision, fit_relations
+from lakewatch.models.relations import correlation_precision, fit_relations
 
 NOISE = 0.2
 
@@ -51,13 +51,25 @@ def test_one_feature_or_too_few_rows_is_an_error():
         fit_relations(coupled(3, 0))
 
 
-def test_the_precision_is_the_inverse_covariance_of_the_rows_and_ignores_a_few_far_off_ones():
+def test_the_precision_is_the_inverse_correlation_of_the_rows_and_ignores_a_few_far_off_ones():
     rng = np.random.default_rng(0)
-    cov = np.array([[1.0, 0.8, -0.3], [0.8, 1.0, -0.2], [-0.3, -0.2, 0.5]])  # the generating covariance
-    rows = rng.multivariate_normal(np.zeros(3), cov, size=20000)
-    np.testing.assert_allclose(fit_precision(rows, ridge=0.0), np.linalg.inv(cov), rtol=0.1, atol=0.1)
+    sd = np.array([1.0, 2.0, 0.5])
+    corr = np.array([[1.0, 0.8, -0.3], [0.8, 1.0, -0.2], [-0.3, -0.2, 1.0]])  # the generating correlation
+    rows = rng.multivariate_normal(np.zeros(3), corr * np.outer(sd, sd), size=20000)
+    expected = np.linalg.inv(corr)
+    np.testing.assert_allclose(correlation_precision(rows, ridge=0.0), expected, rtol=0.1, atol=0.1)
     dirty = rows.copy()
     dirty[::100, 0] += 40.0  # 1 % of rows with one far-off value
-    np.testing.assert_allclose(fit_precision(dirty, ridge=0.0), np.linalg.inv(cov), rtol=0.15, atol=0.15)
+    np.testing.assert_allclose(correlation_precision(dirty, ridge=0.0), expected, rtol=0.1, atol=0.1)
     with pytest.raises(ValueError, match="more rows than features"):
-        fit_precision(rows[:3])
+        correlation_precision(rows[:3])
+
+
+def test_a_feature_whose_errors_never_move_is_read_as_uncorrelated_not_as_infinitely_precise():
+    rng = np.random.default_rng(1)
+    rows = np.column_stack([rng.standard_normal(5000), np.zeros(5000)])
+    rows[::7, 1] = 0.4  # an idle metric: still most of the time, a usual move now and then
+    idle = correlation_precision(np.column_stack([rows[:, 0], np.zeros(5000)]), ridge=0.0)
+    np.testing.assert_allclose(idle, np.eye(2), atol=0.05)
+    moving = correlation_precision(rows, ridge=0.0)
+    assert 0.9 < moving[1, 1] < 1.1  # its occasional moves are its scale, not outliers trimmed away

@@ -89,17 +89,22 @@ def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
     return Relations(weights, bias, np.maximum(tail, MIN_SCALE))
 
 
-def fit_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
-    """The inverse of the covariance of rows r (n, d) over features, ridge-regularised (C + lambda I, lambda a share
-    of its mean variance), for a Mahalanobis distance r P r. Robust as `fit_relations`: inputs clipped to
-    +-INPUT_CLIP, and rows with a value beyond TRIM robust scales left out of the estimate."""
+def correlation_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
+    """The inverse of the correlation of standardised errors r (n, d) over features, ridge-regularised (R + ridge
+    I), for a Mahalanobis distance r P r that keeps each error in the units its model expected it in and only
+    takes out what the features' errors share. Robust as `fit_relations`: inputs clipped to +-INPUT_CLIP, and rows
+    with an error beyond TRIM of its robust scale (at least one expected unit, so that a feature whose errors
+    barely move, an idle metric, does not have every move trimmed) left out. A feature whose errors never move in
+    r is uncorrelated with the others (its row of P is that of the identity)."""
     r = np.asarray(r, dtype=np.float64)
     r = np.clip(r[np.isfinite(r).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
     d = r.shape[1]
     if len(r) <= d:
         raise ValueError(f"a precision needs more rows than features, got {r.shape}")
-    keep = (np.abs(r - np.median(r, axis=0)) <= TRIM * _robust_scale(r)).all(axis=1)
-    x = r[keep] if keep.sum() > d else r
-    cov = np.cov(x, rowvar=False).reshape(d, d)
-    lam = ridge * max(float(np.mean(np.diag(cov))), MIN_SCALE)
-    return np.linalg.inv(cov + lam * np.eye(d))
+    keep = (np.abs(r - np.median(r, axis=0)) <= TRIM * np.maximum(_robust_scale(r), 1.0)).all(axis=1)
+    cov = np.cov(r[keep] if keep.sum() > d else r, rowvar=False).reshape(d, d)
+    sd = np.sqrt(np.diag(cov))
+    moves = sd > MIN_SCALE
+    corr = np.where(np.outer(moves, moves), cov / np.outer(np.where(moves, sd, 1.0), np.where(moves, sd, 1.0)), 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return np.linalg.inv(corr + ridge * np.eye(d))

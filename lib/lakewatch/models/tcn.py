@@ -7,12 +7,12 @@ units of what the member expected there; noisy hours of a daily cycle raise the 
 
 Score: with the members' means mu_k and scales s_k, the ensemble's predictive distribution has mean
 mu = mean_k mu_k and variance s^2 = mean_k s_k^2 + var_k mu_k; r_j = (x_j - mu_j) / s_j per feature, and the
-score is r P r / d, the errors' Mahalanobis distance under their covariance in training (P its inverse): features
-driven by one load share the shocks no forecaster can predict, and r P r expects them together instead of counting
-each (`forecast_errors: independent` reads P = I, the mean of r_j^2). Feature j's term r_j (P r)_j is its
-contribution. Each member's own score (its r^2 mean)
-goes to the plan, which calibrates the members to give the uncertainty: their spread in -log10 p-value, large
-where the members disagree, i.e. where the data is unlike what they were trained on.
+score is r P r / d, the errors' Mahalanobis distance under their correlation in training (P its inverse):
+features driven by one load share the shocks no forecaster can predict, and r P r expects them together instead of
+counting each (`forecast_errors: independent` reads P = I, the mean of r_j^2). The positive part of feature j's
+term r_j (P r)_j is its contribution. Each member's own score (its r^2 mean) goes to the plan, which calibrates the
+members to give the uncertainty: their spread in -log10 p-value, large where the members disagree, i.e. where the
+data is unlike what they were trained on.
 
 Why this shape (research and measurements in the closing note of "Detection quality"): small, dilated, causal
 convolutions over a window of W points (receptive field = W - 1) are what wins among deep models on TSB-AD's
@@ -34,7 +34,7 @@ from lakewatch.errors import ConfigError
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
 from lakewatch.models.flatness import FLAT_LEVELS, flatline_evidence, pinned_levels, sliding_ranges, usual_range
 from lakewatch.models.registry import register
-from lakewatch.models.relations import Relations, fit_precision, fit_relations
+from lakewatch.models.relations import Relations, correlation_precision, fit_relations
 from lakewatch.models.training import LoopConfig, fit_module
 from lakewatch.transforms.calendar import CHANNELS
 
@@ -108,7 +108,7 @@ class EnsembleTCN(nn.Module):
             self.register_buffer("relate_weights", torch.zeros(members, outputs, outputs, dtype=torch.float64))
             self.register_buffer("relate_bias", torch.zeros(members, outputs, dtype=torch.float64))
             self.register_buffer("relate_scale", torch.ones(members, outputs, dtype=torch.float64))
-        if correlated:  # the precision of the standardised forecast errors over features (fitted, in every member)
+        if correlated:  # the inverse correlation of the standardised forecast errors (fitted, in every member)
             self.register_buffer("error_precision", torch.eye(outputs, dtype=torch.float64).repeat(members, 1, 1))
         width = channels * members
         self.inp = nn.Conv1d(inputs * members, width, 1, groups=members)
@@ -260,8 +260,10 @@ class TCNDetector(Detector):
 
     @torch.inference_mode()
     def _fit_error_precision(self, train: WindowSet, seed: int) -> None:
-        """The precision of the ensemble's standardised forecast errors over the features, from a sample of the
-        training windows' last points (what `score` reads), robustly (models.relations.fit_precision)."""
+        """The inverse correlation of the ensemble's standardised forecast errors over the features, from a sample of
+        the training windows' last points (what `score` reads; in-sample errors, like the relations' residuals:
+        what is shared between features is the load's, which the fit does not learn away), robustly
+        (models.relations.correlation_precision)."""
         rows = np.random.default_rng(seed).permutation(len(train))[:PRECISION_WINDOWS]
         errors = []
         for i in range(0, len(rows), 1024):
@@ -269,7 +271,7 @@ class TCNDetector(Detector):
             inputs, targets = _split(w, self.n_features, self.target_offset)
             mean, log_scale = self.module(inputs)
             errors.append(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:], signed=True)[0])
-        precision = fit_precision(np.concatenate(errors))
+        precision = correlation_precision(np.concatenate(errors))
         self.module.error_precision.copy_(torch.from_numpy(np.tile(precision, (self.config.members, 1, 1))))
 
     def _related(self, rows: np.ndarray) -> np.ndarray:
