@@ -94,8 +94,9 @@ def correlation_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
     I), for a Mahalanobis distance r P r that keeps each error in the units its model expected it in and only
     takes out what the features' errors share. Robust as `fit_relations`: inputs clipped to +-INPUT_CLIP, and rows
     with an error beyond TRIM of its robust scale (at least one expected unit, so that a feature whose errors
-    barely move, an idle metric, does not have every move trimmed) left out. A feature whose errors never move in
-    r is uncorrelated with the others (its row of P is that of the identity)."""
+    barely move, an idle metric, does not have every move trimmed) left out, and rows with a non-finite error.
+    A feature whose errors never move in the rows kept is uncorrelated with the others (its row of P is the
+    identity's over 1 + ridge)."""
     r = np.asarray(r, dtype=np.float64)
     r = np.clip(r[np.isfinite(r).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
     d = r.shape[1]

@@ -271,7 +271,10 @@ class TCNDetector(Detector):
             inputs, targets = _split(w, self.n_features, self.target_offset)
             mean, log_scale = self.module(inputs)
             errors.append(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:], signed=True)[0])
-        precision = correlation_precision(np.concatenate(errors))
+        errors = np.concatenate(errors)
+        if len(errors) <= self.n_features:  # too few windows to estimate a correlation: the errors as independent
+            return
+        precision = correlation_precision(errors)
         self.module.error_precision.copy_(torch.from_numpy(np.tile(precision, (self.config.members, 1, 1))))
 
     def _related(self, rows: np.ndarray) -> np.ndarray:
