@@ -67,6 +67,12 @@ def _regressions(x: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     return weights, mean - weights @ mean
 
 
+def _finite_clipped(x: np.ndarray) -> np.ndarray:
+    """The rows of x (n, d) that are finite, as float64 clipped to +-INPUT_CLIP: what a robust fit reads."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.clip(x[np.isfinite(x).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
+
+
 def _robust_scale(r: np.ndarray) -> np.ndarray:
     mad = np.median(np.abs(r - np.median(r, axis=0)), axis=0)
     return np.maximum(MAD_TO_STD * mad, MIN_SCALE)
@@ -74,8 +80,7 @@ def _robust_scale(r: np.ndarray) -> np.ndarray:
 
 def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
     """Fit on normalised training rows x (n, d), d >= 2, n > d; non-finite rows are left out."""
-    x = np.asarray(x, dtype=np.float64)
-    x = np.clip(x[np.isfinite(x).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
+    x = _finite_clipped(x)
     d = x.shape[1]
     if d < 2 or len(x) <= d:
         raise ValueError(f"relations need at least 2 features and more rows than features, got {x.shape}")
@@ -97,8 +102,7 @@ def correlation_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
     barely move, an idle metric, does not have every move trimmed) left out, and rows with a non-finite error.
     A feature whose errors never move in the rows kept is uncorrelated with the others (its row of P is the
     identity's over 1 + ridge)."""
-    r = np.asarray(r, dtype=np.float64)
-    r = np.clip(r[np.isfinite(r).all(axis=1)], -INPUT_CLIP, INPUT_CLIP)
+    r = _finite_clipped(r)
     d = r.shape[1]
     if len(r) <= d:
         raise ValueError(f"a precision needs more rows than features, got {r.shape}")

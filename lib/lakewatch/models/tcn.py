@@ -35,7 +35,7 @@ from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowS
 from lakewatch.models.flatness import FLAT_LEVELS, flatline_evidence, pinned_levels, sliding_ranges, usual_range
 from lakewatch.models.registry import register
 from lakewatch.models.relations import Relations, correlation_precision, fit_relations
-from lakewatch.models.training import LoopConfig, fit_module
+from lakewatch.models.training import LoopConfig, fit_module, window_losses
 from lakewatch.transforms.calendar import CHANNELS
 
 
@@ -150,6 +150,20 @@ def _split(windows: torch.Tensor, n_features: int, offset: int = 0) -> tuple[tor
     return windows[:, :-1, :], windows[:, 1:, offset:offset + n_features]
 
 
+def _predictive(mean: torch.Tensor, log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ensemble's predictive mean and variance from its members' (n, K, ...) means and log scales: mean_k mu_k
+    and mean_k s_k^2 + var_k mu_k."""
+    mu = mean.mean(dim=1)
+    # the members' spread as a mean of squares: torch's var over a middle dimension is ~15x slower on CPUs
+    return mu, torch.exp(2 * log_scale).mean(dim=1) + (mean - mu[:, None]).pow(2).mean(dim=1)
+
+
+def _standardized(mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each feature's signed error r under the ensemble's predictive distribution (targets without the K axis)."""
+    mu, total_var = _predictive(mean, log_scale)
+    return (targets - mu) / total_var.sqrt()
+
+
 def _averaged(z: np.ndarray) -> np.ndarray:
     """(n, m, d) signed standardised values of the last m points -> |their mean| x sqrt(m) (n, d): a standard
     error, so that m = 1 is |z| itself and noise keeps its size whatever m."""
@@ -258,20 +272,19 @@ class TCNDetector(Detector):
             self._fit_error_precision(train, seed)
         return metrics
 
-    @torch.inference_mode()
+    def _last_errors(self, module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
+        """Each window's standardised forecast error r at its last point (m, d), what `score` reads."""
+        inputs, targets = _split(windows.to(self.device), self.n_features, self.target_offset)
+        mean, log_scale = module(inputs)
+        return _standardized(mean[:, :, -1], log_scale[:, :, -1], targets[:, -1]).cpu()
+
     def _fit_error_precision(self, train: WindowSet, seed: int) -> None:
         """The inverse correlation of the ensemble's standardised forecast errors over the features, from a sample of
         the training windows' last points (what `score` reads; in-sample errors, like the relations' residuals:
         what is shared between features is the load's, which the fit does not learn away), robustly
         (models.relations.correlation_precision)."""
-        rows = np.random.default_rng(seed).permutation(len(train))[:PRECISION_WINDOWS]
-        errors = []
-        for i in range(0, len(rows), 1024):
-            w = torch.from_numpy(train.batch(np.sort(rows[i:i + 1024]))).to(self.device)
-            inputs, targets = _split(w, self.n_features, self.target_offset)
-            mean, log_scale = self.module(inputs)
-            errors.append(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:], signed=True)[0])
-        errors = np.concatenate(errors)
+        rows = np.sort(np.random.default_rng(seed).permutation(len(train))[:PRECISION_WINDOWS])
+        errors = window_losses(self.module, train, rows, self._last_errors, 1024).double().numpy()
         if len(errors) <= self.n_features:  # too few windows to estimate a correlation: the errors as independent
             return
         precision = correlation_precision(errors)
@@ -323,22 +336,19 @@ class TCNDetector(Detector):
                               last(m, seqs.shape[2]).transpose(0, 2, 1),
                               sliding_ranges(seqs[:, :, :d], k, self.context))
 
-    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor,
-                  signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
+                  targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(n, K, T, d) forecasts of (n, T, d) targets -> for the n x T points, point by point: each feature's term
         of the forecast's surprise (n T, d), r_j^2 under the ensemble's predictive distribution or, with correlated
-        errors, r_j (P r)_j (with `signed`, r_j itself), and each member's mean r^2 (n T, K)."""
-        var = torch.exp(2 * log_scale)
-        mu = mean.mean(dim=1)
-        # the members' spread as a mean of squares: torch's var over a middle dimension is ~15x slower on CPUs
-        total_var = var.mean(dim=1) + (mean - mu[:, None]).pow(2).mean(dim=1)
-        members = ((targets[:, None] - mean).pow(2) / var).mean(dim=3).transpose(1, 2).flatten(0, 1)
-        if signed or self.correlated:
-            r = ((targets - mu) / total_var.sqrt()).flatten(0, 1).double().cpu().numpy()
-            terms = r if signed else r * (r @ self.module.error_precision[0].cpu().numpy())
+        errors, r_j (P r)_j, and each member's mean r^2 (n T, K)."""
+        members = ((targets[:, None] - mean).pow(2) / torch.exp(2 * log_scale)).mean(dim=3).transpose(1, 2)
+        if self.correlated:
+            r = _standardized(mean, log_scale, targets).flatten(0, 1).double().cpu().numpy()
+            terms = r * (r @ self.module.error_precision[0].cpu().numpy())
         else:  # in float32, as `independent` errors were always scored
+            mu, total_var = _predictive(mean, log_scale)
             terms = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
-        return terms, members.double().cpu().numpy()
+        return terms, members.flatten(0, 1).double().cpu().numpy()
 
     def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray,
                   recent_range: np.ndarray) -> DetectorOutput:
