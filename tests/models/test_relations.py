@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lakewatch.models.relations import correlation_precision, fit_relations
+from lakewatch.models.relations import LEVEL_CLIP, Relations, correlation_precision, fit_levels, fit_relations
 
 NOISE = 0.2
 
@@ -76,3 +76,43 @@ def test_a_feature_whose_errors_never_move_is_read_as_uncorrelated_not_as_infini
     assert expected[0, 1] < -0.2
     moving = correlation_precision(rows, ridge=0.0)
     np.testing.assert_allclose(moving, expected, atol=0.03)  # its moves are its scale, not outliers trimmed away
+
+
+def with_levels(n: int, wave: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised residuals at a scored point (n, 2) and of its 32 earlier points (n, 32, 2), each of sd 1: the
+    first feature's are a level of its own (sd `wave`, the same at the earlier points) and noise, the second's only
+    noise."""
+    rng = np.random.default_rng(seed)
+    noise = np.array([np.sqrt(1.0 - wave**2), 1.0])
+    level = np.column_stack([wave * rng.standard_normal(n), np.zeros(n)])
+    return level + noise * rng.standard_normal((n, 2)), level[:, None] + noise * rng.standard_normal((n, 32, 2))
+
+
+def test_levels_take_out_a_features_own_slow_movement_and_leave_a_feature_without_one_alone():
+    base = Relations(np.zeros((2, 2)), np.zeros(2), np.ones(2))
+    z, earlier = with_levels(20000, 0.8, 0)
+    rel = fit_levels(base, z, base.level(earlier))
+    assert rel.level_weight[0] > 0.5 and rel.level_weight[1] < 0.15  # 0 up to the noise of a fit (sd ~0.05)
+    # what is left of the first is about its noise, sd 0.6 of 1 (and the level's error); the second keeps its scale
+    assert rel.level_scale[0] < 0.75
+    assert rel.level_scale[1] == pytest.approx(1.0, rel=0.05)
+    z2, earlier2 = with_levels(5000, 0.8, 1)
+    decoupled = z2 + 2.0  # each scored point 2 of its former scales off what the others predict
+    left = rel.leveled(decoupled, rel.level(earlier2))
+    assert np.median(np.abs(left[:, 0])) > 1.25 * np.median(np.abs(decoupled[:, 0]))
+    assert np.median(np.abs(left[:, 1])) == pytest.approx(np.median(np.abs(decoupled[:, 1])), rel=0.1)
+
+    # an anomaly among the earlier points (all of them 50 scales off) moves the level by LEVEL_CLIP at most
+    far = earlier2.copy()
+    far[:, :, 0] += 50.0
+    shift = rel.level(far)[:, 0] - rel.level(earlier2)[:, 0]
+    assert shift.max() <= 2 * LEVEL_CLIP
+
+
+def test_levels_of_training_anomalies_do_not_set_the_coefficient():
+    base = Relations(np.zeros((2, 2)), np.zeros(2), np.ones(2))
+    z, earlier = with_levels(20000, 0.0, 0)  # no level of their own: the coefficient is about 0
+    z[::50, 1] += 30.0  # 2 % of scored points far off, with levels that happen to be high
+    earlier[::50, :, 1] += 1.0
+    rel = fit_levels(base, z, base.level(earlier))
+    assert rel.level_weight.max() < 0.15  # without the trimming: 1

@@ -83,7 +83,7 @@ def test_relational_evidence_needs_several_features_and_finds_a_decoupled_one():
     assert TCNDetector(1, config).signal_names == ("forecast", "level")  # one feature relates to nothing
     det = TCNDetector(3, config)
     assert det.signal_names == ("forecast", "level", "relational")
-    assert det.learned_signals == ("forecast", "relational") and det.signal_points("relational") == 1
+    assert det.learned_signals == ("forecast", "relational") and det.signal_points("relational") == W
     rng = np.random.default_rng(0)
     load = np.sin(np.arange(1200) / 20.0)
     train = np.column_stack([load, 0.8 * load, -load]) + rng.normal(scale=0.1, size=(1200, 3))
@@ -123,7 +123,7 @@ def test_the_residual_forecast_predicts_the_seasonal_residual_channels_not_the_v
 
 def test_relational_evidence_averages_each_features_signed_residual_over_its_last_points():
     config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
-                       evidence=["forecast", "relational"], relational_points=2)
+                       evidence=["forecast", "relational"], relational_points=2, relational_level=False)
     det = TCNDetector(3, config)
     assert det.signal_points("relational") == 2
     rng = np.random.default_rng(0)
@@ -141,6 +141,40 @@ def test_relational_evidence_averages_each_features_signed_residual_over_its_las
         expected = np.abs(z(w[-2:].astype(np.float32)).mean(axis=0)).max() * np.sqrt(2)
         assert out.signals[k, 1] == pytest.approx(expected, rel=1e-9)
     assert out.signals[0, 1] > 3 * out.signals[1, 1]
+
+
+def test_relational_levels_take_out_a_slow_movement_of_one_feature_read_from_the_windows_first_half():
+    config = TCNConfig(window=W, dilations=[1, 2], channels=8, members=2, epochs=1, min_steps=5, calendar="none",
+                       evidence=["forecast", "relational"], relational_points=1)
+    det = TCNDetector(3, config)
+    assert det.leveled and det.level_points == W // 2
+    rng = np.random.default_rng(0)
+    n = 6000
+    load = rng.standard_normal(n)
+    wave = 1.5 * np.sin(np.arange(n) * 2 * np.pi / 600)  # the third feature's own slow movement: period 600 points
+    train = np.column_stack([load, 0.8 * load, -load + wave]) + rng.normal(scale=0.1, size=(n, 3))
+    codes, ts = np.zeros(n, dtype=np.int64), np.arange(n, dtype=np.int64) * 300_000_000
+    det.fit(WindowSet(train.astype(np.float32), window_index(codes, ts, W, None)), seed=1)
+    rel = det._relations()
+    # the wave was most of the third feature's residual (1.5 / sqrt(2) against 0.1 of noise; what is left is mostly
+    # its move over the half window the level lags by)
+    assert rel.level_weight[2] > 0.5 and rel.level_scale[2] < 0.75
+    assert rel.level_scale[2] < rel.level_scale[:2].min()
+
+    z = rel.standardized(train[:, :3].astype(np.float32))
+    window = train[-W:].astype(np.float32)
+    raised_first, raised_second = window.copy(), window.copy()
+    raised_first[:W // 2, 2] += 1.0  # the level the third feature had half a window ago
+    raised_second[W // 2:-1, 2] += 1.0  # points after the level's: not read by relational evidence at all
+    out = det.score(np.stack([window, raised_first, raised_second]))
+    level = np.clip(z[-W:-W // 2], -1.0, 1.0).mean(axis=0)
+    expected = np.abs((z[-1] - rel.level_weight * level) / rel.level_scale).max()
+    assert out.signals[0, 1] == pytest.approx(expected, rel=1e-6)
+    assert out.signals[2, 1] == pytest.approx(out.signals[0, 1], rel=1e-9)
+    assert out.signals[1, 1] != pytest.approx(out.signals[0, 1], rel=1e-3)
+    # the same points through the sequence path
+    seq = det.score_sequences(np.stack([train[-W - 5:]]).astype(np.float32))
+    assert seq.signals[-1, 1] == pytest.approx(out.signals[0, 1], rel=1e-6)
 
 
 def test_ranges_over_the_last_points_of_each_position():

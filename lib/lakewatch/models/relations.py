@@ -14,11 +14,19 @@ Fitting is robust to the anomalies an unlabeled training set holds: after a firs
 beyond `TRIM` robust scales are left out and the fit is repeated once. Inputs are clipped to +-INPUT_CLIP
 normalised units, so that one extreme feature (a spike, caught as a level anyway) moves the others' predictions
 by a bounded amount.
+
+A feature can also have a slow movement of its own that the others do not share (a memory metric's weekly wave, a
+disk filling): it is not in their prediction, so it widens that feature's residuals and hides its decouplings. Its
+*level*, the mean of its standardised residual over earlier points (clipped to +-LEVEL_CLIP each, so that an
+anomaly among them moves it by a bounded amount), predicts that part: `fit_levels` fits each feature's coefficient
+on it (least squares, in [0, 1]; about 0 for a feature without such a movement) and the scale of what is left.
+The earlier points end well before the scored one (the detector reads the first half of its window), so that a
+decoupling's own points enter its level only after it has been scored for that long.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +37,7 @@ TRIM = 5.0  # residuals beyond this many robust scales are left out of the secon
 TAIL_QUANTILE = 0.99  # where a feature's residuals are measured: the same share of each beyond the same evidence
 NORMAL_TAIL = 2.5758  # the TAIL_QUANTILE of |N(0, 1)|
 MIN_SCALE = 1e-3
+LEVEL_CLIP = 1.0  # residual scales: the most one earlier point moves a feature's level
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ class Relations:
     weights: np.ndarray  # (d, d)
     bias: np.ndarray  # (d,)
     scale: np.ndarray  # (d,)
+    level_weight: np.ndarray | None = None  # (d,) each feature's coefficient on its level (`fit_levels`)
+    level_scale: np.ndarray | None = None  # (d,) the scale of the residual less that, in units of `scale`
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         """|x - prediction| / scale per feature (n, d), in units of the training residuals' usual size."""
@@ -49,6 +60,26 @@ class Relations:
         averaged (a lasting decoupling keeps its sign, noise does not)."""
         xc = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -INPUT_CLIP, INPUT_CLIP)
         return _residual(xc, self.weights, self.bias) / self.scale
+
+    def level(self, earlier: np.ndarray) -> np.ndarray:
+        """(n, L, d) rows of earlier points -> each feature's level (n, d): the mean of its standardised residual
+        over them, each point clipped to +-LEVEL_CLIP."""
+        n, points, d = earlier.shape
+        return levels_of(self.standardized(earlier.reshape(-1, d)).reshape(n, points, d))
+
+    def leveled(self, z: np.ndarray, level: np.ndarray | None) -> np.ndarray:
+        """Standardised residuals z (n, ..., d) less each feature's share of its level (n, d), rescaled: z itself
+        without fitted levels."""
+        if self.level_weight is None or level is None:
+            return z
+        shape = (len(z),) + (1,) * (z.ndim - 2) + (z.shape[-1],)
+        return (z - (self.level_weight * level).reshape(shape)) / self.level_scale
+
+
+def levels_of(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Standardised residuals of earlier points, the points along `axis` (n, L, d by default) -> each feature's
+    level (n, d): their mean, each clipped to +-LEVEL_CLIP (`Relations.level`)."""
+    return np.clip(z, -LEVEL_CLIP, LEVEL_CLIP).mean(axis=axis)
 
 
 def _residual(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -92,6 +123,23 @@ def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
         r = _residual(x[keep], weights, bias)
     tail = np.quantile(np.abs(r), TAIL_QUANTILE, axis=0) / NORMAL_TAIL
     return Relations(weights, bias, np.maximum(tail, MIN_SCALE))
+
+
+def fit_levels(rel: Relations, z: np.ndarray, level: np.ndarray) -> Relations:
+    """`rel` with each feature's coefficient on its level and the scale of what is left, from training points'
+    standardised residuals z (n, d) and their levels (n, d). Least squares on the points whose residual is within
+    TRIM robust scales (an anomaly in training does not set it), the coefficient kept in [0, 1]: a level that
+    predicts nothing gets 0 and leaves the feature's evidence as it was."""
+    ok = np.isfinite(z).all(axis=1) & np.isfinite(level).all(axis=1)
+    z, level = z[ok], level[ok]
+    keep = np.abs(z - np.median(z, axis=0)) <= TRIM * np.maximum(_robust_scale(z), 1.0)
+    num = np.sum(np.where(keep, z * level, 0.0), axis=0)
+    den = np.sum(np.where(keep, level * level, 0.0), axis=0)
+    weight = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
+    left = np.abs(z - weight * level)
+    scale = np.array([np.quantile(left[keep[:, j], j], TAIL_QUANTILE) if keep[:, j].any() else NORMAL_TAIL
+                      for j in range(z.shape[1])]) / NORMAL_TAIL
+    return replace(rel, level_weight=weight, level_scale=np.maximum(scale, MIN_SCALE))
 
 
 def correlation_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:

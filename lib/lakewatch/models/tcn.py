@@ -1,7 +1,7 @@
 """A temporal convolutional forecaster (TCN), as a deep ensemble: the default temporal model.
 
-The pure modules (`CausalTCN`, one member; `EnsembleTCN`, K members run as one grouped network) are apart
-from the Detector that trains and applies them. Each member forecasts the last point of a window from the
+The pure module (`EnsembleTCN`, K members run as one grouped network, in models/tcn_module.py) is apart
+from the Detector here that trains and applies it. Each member forecasts the last point of a window from the
 points before it: a mean and a scale per feature (Gaussian likelihood), so that the error is measured in
 units of what the member expected there; noisy hours of a daily cycle raise the scale instead of alarms.
 
@@ -32,9 +32,10 @@ from torch import nn
 
 from lakewatch.errors import ConfigError
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
-from lakewatch.models.flatness import FLAT_LEVELS, flatline_evidence, pinned_levels, sliding_ranges, usual_range
+from lakewatch.models.flatness import flatline_evidence, pinned_levels, sliding_ranges, usual_range
 from lakewatch.models.registry import register
-from lakewatch.models.relations import Relations, correlation_precision, fit_relations
+from lakewatch.models.relations import Relations, correlation_precision, fit_levels, fit_relations, levels_of
+from lakewatch.models.tcn_module import EnsembleTCN, predictive, receptive_field, split_window, standardized_errors
 from lakewatch.models.training import LoopConfig, fit_module, window_losses
 from lakewatch.transforms.calendar import CHANNELS
 
@@ -46,7 +47,7 @@ Evidence = Literal["forecast", "level", "seasonal", "flatline", "relational"]
 class TCNConfig(ModelConfig, LoopConfig):
     """Architecture, ensemble and training of the TCN forecaster, and the evidence it reports (its signals)."""
 
-    saved_before: ClassVar[dict[str, Any]] = {"forecast_errors": "independent"}
+    saved_before: ClassVar[dict[str, Any]] = {"forecast_errors": "independent", "relational_level": False}
 
     evidence: list[Evidence] = Field(
         default_factory=lambda: ["forecast", "level", "seasonal", "flatline", "relational"])
@@ -70,6 +71,10 @@ class TCNConfig(ModelConfig, LoopConfig):
     # (x sqrt(points)): a decoupling that lasts keeps its sign and stands out of the noise by sqrt(points); the
     # cost is points - 1 diluted points at an event's start and as many carrying it after its end
     relational_points: int = 2
+    # "relational": each feature's level, the mean of its residual over the window's first half, takes out the slow
+    # movement a feature has on its own (models.relations.fit_levels); those points end half a window before the
+    # scored one, so a decoupling enters its own level only after it has been scored for that long
+    relational_level: bool = True
     seasonal_points: int = 1  # "seasonal": the same average of each feature's residual from the time-of-day profile
 
     window: int = 64
@@ -87,81 +92,6 @@ class TCNConfig(ModelConfig, LoopConfig):
     robust_drop_fraction: float = 0.0
     epoch_fraction: float = 0.02  # each window trains every point in it: ~1 / window of them sees each point once
     min_steps: int = 800
-
-
-class EnsembleTCN(nn.Module):
-    """K causal TCN forecasters as one grouped network: member k sees the input and has its own weights.
-
-    Every position of the input predicts the next point (one step ahead), so one pass over a window gives
-    the forecast of each of its points from the points before it.
-    """
-
-    def __init__(self, inputs: int, outputs: int, members: int, channels: int, kernel: int, dilations: list[int],
-                 dropout: float, min_log_scale: float, relational: bool = False, correlated: bool = False) -> None:
-        super().__init__()
-        self.members, self.outputs, self.min_log_scale = members, outputs, min_log_scale
-        # the usual range of each feature over `flat_points` points (fitted, the same in every member)
-        self.register_buffer("flat_ref", torch.ones(members, outputs))
-        # levels each feature sat flat at in training (a floor, a cap, an idle value), NaN-padded: not "stuck" there
-        self.register_buffer("flat_levels", torch.full((members, outputs, FLAT_LEVELS), float("nan")))
-        if relational:  # each feature's regression on the others (models.relations), the same in every member
-            self.register_buffer("relate_weights", torch.zeros(members, outputs, outputs, dtype=torch.float64))
-            self.register_buffer("relate_bias", torch.zeros(members, outputs, dtype=torch.float64))
-            self.register_buffer("relate_scale", torch.ones(members, outputs, dtype=torch.float64))
-        if correlated:  # the inverse correlation of the standardised forecast errors (fitted, in every member)
-            self.register_buffer("error_precision", torch.eye(outputs, dtype=torch.float64).repeat(members, 1, 1))
-        width = channels * members
-        self.inp = nn.Conv1d(inputs * members, width, 1, groups=members)
-        self.blocks = nn.ModuleList()
-        self.pads = list(dilations)
-        for d in dilations:
-            self.blocks.append(nn.ModuleDict({
-                "conv1": nn.Conv1d(width, width, kernel, dilation=d, groups=members),
-                "conv2": nn.Conv1d(width, width, kernel, dilation=d, groups=members),
-            }))
-        self.kernel = kernel
-        self.drop = nn.Dropout(dropout)
-        self.act = nn.GELU()
-        self.head = nn.Conv1d(width, 2 * outputs * members, 1, groups=members)
-
-    def _causal(self, conv: nn.Conv1d, h: torch.Tensor, dilation: int) -> torch.Tensor:
-        return conv(nn.functional.pad(h, ((self.kernel - 1) * dilation, 0)))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (n, T, inputs) -> (mean, log scale), each (n, members, T, outputs): position t's forecast of t + 1."""
-        n, steps = len(x), x.shape[1]
-        h = self.inp(x.transpose(1, 2).repeat(1, self.members, 1))  # (n, members * inputs, T)
-        for block, d in zip(self.blocks, self.pads):
-            y = self.drop(self.act(self._causal(block["conv1"], h, d)))
-            y = self.drop(self.act(self._causal(block["conv2"], y, d)))
-            h = h + y
-        out = self.head(h).view(n, self.members, 2, self.outputs, steps).permute(0, 1, 2, 4, 3)
-        return out[:, :, 0], out[:, :, 1].clamp(min=self.min_log_scale)
-
-
-def receptive_field(kernel: int, dilations: list[int]) -> int:
-    """Past points one forecast sees: two causal convolutions per block."""
-    return 1 + 2 * (kernel - 1) * sum(dilations)
-
-
-def _split(windows: torch.Tensor, n_features: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(every point but the last, with every channel; every point but the first, the n_features channels from
-    `offset` only): the inputs and what each position forecasts."""
-    return windows[:, :-1, :], windows[:, 1:, offset:offset + n_features]
-
-
-def _predictive(mean: torch.Tensor, log_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ensemble's predictive mean and variance from its members' (n, K, ...) means and log scales: mean_k mu_k
-    and mean_k s_k^2 + var_k mu_k."""
-    mu = mean.mean(dim=1)
-    # the members' spread as a mean of squares: torch's var over a middle dimension is ~15x slower on CPUs
-    return mu, torch.exp(2 * log_scale).mean(dim=1) + (mean - mu[:, None]).pow(2).mean(dim=1)
-
-
-def _standardized(mean: torch.Tensor, log_scale: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Each feature's signed error r under the ensemble's predictive distribution (targets without the K axis)."""
-    mu, total_var = _predictive(mean, log_scale)
-    return (targets - mu) / total_var.sqrt()
 
 
 def _averaged(z: np.ndarray) -> np.ndarray:
@@ -183,7 +113,8 @@ class TCNDetector(Detector):
     `flat_points` points hold exactly one value that is not a level the metric sits at in training: a stuck
     metric; or, with `flat_mode: range`, how much smaller than usual their range is: frozen with jitter too)
     and, with several features, relational (how far each feature is from what the others at the same moment
-    predict: a metric decoupled from the ones it follows, models.relations). `evidence` picks them.
+    predict, less its share of its own level over the window's first half: a metric decoupled from the ones it
+    follows, models.relations). `evidence` picks them.
     """
 
     name = "tcn"
@@ -205,13 +136,24 @@ class TCNDetector(Detector):
         inputs = n_features * (2 if self.seasonal_bins else 1) + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
                                   list(config.dilations), config.dropout, float(np.log(config.min_scale)),
-                                  relational="relational" in self.signal_names, correlated=self.correlated)
+                                  relational="relational" in self.signal_names, correlated=self.correlated,
+                                  leveled=self.leveled)
         self.module.eval()
 
     @property
     def signal_names(self) -> tuple[str, ...]:  # type: ignore[override]
         """The configured evidence; relational only with several features (one feature relates to nothing)."""
         return tuple(k for k in self.config.evidence if k != "relational" or self.n_features > 1)
+
+    @property
+    def leveled(self) -> bool:
+        """Whether the relational evidence takes out each feature's level (`relational_level`)."""
+        return "relational" in self.signal_names and self.config.relational_level
+
+    @property
+    def level_points(self) -> int:
+        """The window's first points, its first half, that each feature's relational level reads."""
+        return self.context // 2
 
     @property
     def correlated(self) -> bool:
@@ -226,9 +168,11 @@ class TCNDetector(Detector):
 
     def signal_points(self, name: str) -> int:
         """level reads the scored point only, seasonal and relational its last `seasonal_points` and
-        `relational_points`, flatline its last `flat_points`, forecast the window."""
+        `relational_points` (relational with levels the window too), flatline its last `flat_points`, forecast the
+        window."""
         points = {"level": 1, "seasonal": int(self.config.seasonal_points),
-                  "relational": int(self.config.relational_points), "flatline": int(self.config.flat_points)}
+                  "relational": self.context if self.leveled else int(self.config.relational_points),
+                  "flatline": int(self.config.flat_points)}
         return points.get(name, self.context)
 
     @property
@@ -256,7 +200,7 @@ class TCNDetector(Detector):
     def _nll(self, module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
         """Gaussian negative log-likelihood of every point forecast from at least `warm` points, averaged over
         positions and features, summed over members: per window."""
-        inputs, targets = _split(windows, self.n_features, self.target_offset)
+        inputs, targets = split_window(windows, self.n_features, self.target_offset)
         mean, log_scale = module(inputs)
         z = (targets[:, None] - mean) * torch.exp(-log_scale)
         nll = 0.5 * z.pow(2) + log_scale  # (n, members, T, features)
@@ -266,7 +210,7 @@ class TCNDetector(Detector):
     def fit(self, train: WindowSet, seed: int) -> dict[str, float]:
         self._fit_flatness(train)
         if "relational" in self.signal_names:
-            self._fit_relations(train)
+            self._fit_relations(train, seed)
         metrics = fit_module(self.module, train, self._nll, self.config, seed)
         if self.correlated:
             self._fit_error_precision(train, seed)
@@ -274,9 +218,9 @@ class TCNDetector(Detector):
 
     def _last_errors(self, module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
         """Each window's standardised forecast error r at its last point (m, d), what `score` reads."""
-        inputs, targets = _split(windows.to(self.device), self.n_features, self.target_offset)
+        inputs, targets = split_window(windows.to(self.device), self.n_features, self.target_offset)
         mean, log_scale = module(inputs)
-        return _standardized(mean[:, :, -1], log_scale[:, :, -1], targets[:, -1]).cpu()
+        return standardized_errors(mean[:, :, -1], log_scale[:, :, -1], targets[:, -1]).cpu()
 
     def _fit_error_precision(self, train: WindowSet, seed: int) -> None:
         """The inverse correlation of the ensemble's standardised forecast errors over the features, from a sample of
@@ -296,17 +240,32 @@ class TCNDetector(Detector):
         d = self.n_features
         return rows[:, d:2 * d] if self.seasonal_bins else rows[:, :d]
 
-    def _fit_relations(self, train: WindowSet) -> None:
-        """Each feature's regression on the others, on the training windows' scored rows."""
+    def _fit_relations(self, train: WindowSet, seed: int) -> None:
+        """Each feature's regression on the others, on the training windows' scored rows; then, with levels, each
+        feature's coefficient on its level, on a sample of the windows."""
         rel = fit_relations(self._related(train.values[train.windows.index[:, -1]]), self.config.relational_ridge)
+        fitted = {"relate_weights": rel.weights, "relate_bias": rel.bias, "relate_scale": rel.scale}
+        if self.leveled:
+            rows = np.random.default_rng(seed).permutation(len(train))[:PRECISION_WINDOWS]
+            index = train.windows.index[rows]
+            z = rel.standardized(self._related(train.values[index[:, -1]]))
+            rel = fit_levels(rel, z, self._levels(rel, train.values[index[:, :self.level_points]]))
+            fitted |= {"relate_level_weight": rel.level_weight, "relate_level_scale": rel.level_scale}
         members = self.config.members
-        for name, value in (("relate_weights", rel.weights), ("relate_bias", rel.bias), ("relate_scale", rel.scale)):
+        for name, value in fitted.items():
             getattr(self.module, name).copy_(torch.from_numpy(np.tile(value, (members,) + (1,) * value.ndim)))
+
+    def _levels(self, rel: Relations, earlier: np.ndarray) -> np.ndarray:
+        """Each feature's level (n, d) from the model inputs (n, L, channels) of the points it reads."""
+        n, points, channels = earlier.shape
+        return rel.level(self._related(earlier.reshape(-1, channels)).reshape(n, points, self.n_features))
 
     def _relations(self) -> Relations:
         m = self.module
+        levels = ((m.relate_level_weight[0].cpu().numpy(), m.relate_level_scale[0].cpu().numpy()) if self.leveled
+                  else (None, None))
         return Relations(m.relate_weights[0].cpu().numpy(), m.relate_bias[0].cpu().numpy(),
-                         m.relate_scale[0].cpu().numpy())
+                         m.relate_scale[0].cpu().numpy(), *levels)
 
     def _fit_flatness(self, train: WindowSet) -> None:
         """What "flat" means per feature: the median range over `flat_points` points of the training windows, and
@@ -326,7 +285,7 @@ class TCNDetector(Detector):
         the window, so each forecast sees exactly what it would see in its own window."""
         seqs = np.ascontiguousarray(sequences, dtype=np.float32)
         w = torch.from_numpy(seqs).to(self.device)
-        inputs, targets = _split(w, self.n_features, self.target_offset)
+        inputs, targets = split_window(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, L - 1, d)
         first = self.context - 2  # the forecast of position context - 1
         k, m, d = self.config.flat_points, self.averaged_points, self.n_features
@@ -334,7 +293,18 @@ class TCNDetector(Detector):
             seqs[:, :, :channels], points, axis=1)[:, self.context - points:].reshape(-1, channels, points)
         return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
                               last(m, seqs.shape[2]).transpose(0, 2, 1),
-                              sliding_ranges(seqs[:, :, :d], k, self.context))
+                              sliding_ranges(seqs[:, :, :d], k, self.context), self._sequence_levels(seqs))
+
+    def _sequence_levels(self, seqs: np.ndarray) -> np.ndarray | None:
+        """Each scored point's feature levels (n T, d), of sequences (n, L, channels): every point's residual
+        once, then the levels of each window's first `level_points` (as `Relations.level`)."""
+        if not self.leveled:
+            return None
+        n, length, channels = seqs.shape
+        points, scored = self.level_points, length - self.context + 1
+        z = self._relations().standardized(self._related(seqs.reshape(-1, channels))).reshape(n, length, -1)
+        earlier = np.lib.stride_tricks.sliding_window_view(z, points, axis=1)[:, :scored]  # (n, T, d, points)
+        return levels_of(earlier, axis=-1).reshape(n * scored, -1)
 
     def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
                   targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -343,18 +313,19 @@ class TCNDetector(Detector):
         errors, r_j (P r)_j, and each member's mean r^2 (n T, K)."""
         members = ((targets[:, None] - mean).pow(2) / torch.exp(2 * log_scale)).mean(dim=3).transpose(1, 2)
         if self.correlated:
-            r = _standardized(mean, log_scale, targets).flatten(0, 1).double().cpu().numpy()
+            r = standardized_errors(mean, log_scale, targets).flatten(0, 1).double().cpu().numpy()
             terms = r * (r @ self.module.error_precision[0].cpu().numpy())
         else:  # in float32, as `independent` errors were always scored
-            mu, total_var = _predictive(mean, log_scale)
+            mu, total_var = predictive(mean, log_scale)
             terms = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
         return terms, members.flatten(0, 1).double().cpu().numpy()
 
     def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray,
-                  recent_range: np.ndarray) -> DetectorOutput:
+                  recent_range: np.ndarray, levels: np.ndarray | None) -> DetectorOutput:
         """The forecast's surprise (`_surprise`) with the other evidence of the same points: recent (n,
         averaged_points, channels) are the inputs of each scored point and the points before it (the scored
-        one last), recent_range (n, d) each feature's range over the last `flat_points` points.
+        one last), recent_range (n, d) each feature's range over the last `flat_points` points, levels (n, d)
+        each feature's relational level (None without).
         Score: the mean of the forecast's terms (r^2, or r P r / d); contributions: each feature's share of its
         largest evidence."""
         d = self.n_features
@@ -368,8 +339,9 @@ class TCNDetector(Detector):
                 continue
             if kind == "relational":
                 m = self.config.relational_points
-                z = self._relations().standardized(self._related(recent[:, -m:].reshape(-1, recent.shape[2])))
-                e = _averaged(z.reshape(len(recent), m, d))
+                rel = self._relations()
+                z = rel.standardized(self._related(recent[:, -m:].reshape(-1, recent.shape[2])))
+                e = _averaged(rel.leveled(z.reshape(len(recent), m, d), levels))
             elif kind == "level":
                 e = np.abs(rows[:, :d].astype(np.float64))
             elif kind == "seasonal":
@@ -386,11 +358,13 @@ class TCNDetector(Detector):
     def score(self, windows: np.ndarray) -> DetectorOutput:
         win = np.ascontiguousarray(windows, dtype=np.float32)
         w = torch.from_numpy(win).to(self.device)
-        inputs, targets = _split(w, self.n_features, self.target_offset)
+        inputs, targets = split_window(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, T, d)
         k, m, d = self.config.flat_points, self.averaged_points, self.n_features
+        levels = (self._levels(self._relations(), win[:, :self.level_points]) if self.leveled
+                  else None)
         return self._evidence(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:]),
-                              win[:, -m:], np.ptp(win[:, -k:, :d], axis=1))
+                              win[:, -m:], np.ptp(win[:, -k:, :d], axis=1), levels)
 
     def state(self) -> list[dict[str, torch.Tensor]]:
         """One dict per member, cut out of the grouped network (so that each member is its own file)."""
