@@ -61,11 +61,14 @@ class Relations:
         xc = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0), -INPUT_CLIP, INPUT_CLIP)
         return _residual(xc, self.weights, self.bias) / self.scale
 
+    def clipped(self, x: np.ndarray) -> np.ndarray:
+        """`standardized`, each clipped to +-LEVEL_CLIP: what a feature's level is the mean of."""
+        return np.clip(self.standardized(x), -LEVEL_CLIP, LEVEL_CLIP)
+
     def level(self, earlier: np.ndarray) -> np.ndarray:
-        """(n, L, d) rows of earlier points -> each feature's level (n, d): the mean of its standardised residual
-        over them, each point clipped to +-LEVEL_CLIP."""
+        """(n, L, d) rows of earlier points -> each feature's level (n, d): the mean of their `clipped` residuals."""
         n, points, d = earlier.shape
-        return levels_of(self.standardized(earlier.reshape(-1, d)).reshape(n, points, d))
+        return self.clipped(earlier.reshape(-1, d)).reshape(n, points, d).mean(axis=1)
 
     def leveled(self, z: np.ndarray, level: np.ndarray | None) -> np.ndarray:
         """Standardised residuals z (n, ..., d) less each feature's share of its level (n, d), rescaled: z itself
@@ -74,12 +77,6 @@ class Relations:
             return z
         shape = (len(z),) + (1,) * (z.ndim - 2) + (z.shape[-1],)
         return (z - (self.level_weight * level).reshape(shape)) / self.level_scale
-
-
-def levels_of(z: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Standardised residuals of earlier points, the points along `axis` (n, L, d by default) -> each feature's
-    level (n, d): their mean, each clipped to +-LEVEL_CLIP (`Relations.level`)."""
-    return np.clip(z, -LEVEL_CLIP, LEVEL_CLIP).mean(axis=axis)
 
 
 def _residual(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from lakewatch.errors import ConfigError
 from lakewatch.models.base import Detector, DetectorOutput, ModelConfig, WindowSet, shares
 from lakewatch.models.flatness import flatline_evidence, pinned_levels, sliding_ranges, usual_range
 from lakewatch.models.registry import register
-from lakewatch.models.relations import Relations, correlation_precision, fit_levels, fit_relations, levels_of
+from lakewatch.models.relations import Relations, correlation_precision, fit_levels, fit_relations
 from lakewatch.models.tcn_module import EnsembleTCN, predictive, receptive_field, split_window, standardized_errors
 from lakewatch.models.training import LoopConfig, fit_module, window_losses
 from lakewatch.transforms.calendar import CHANNELS
@@ -296,15 +296,15 @@ class TCNDetector(Detector):
                               sliding_ranges(seqs[:, :, :d], k, self.context), self._sequence_levels(seqs))
 
     def _sequence_levels(self, seqs: np.ndarray) -> np.ndarray | None:
-        """Each scored point's feature levels (n T, d), of sequences (n, L, channels): every point's residual
-        once, then the levels of each window's first `level_points` (as `Relations.level`)."""
+        """Each scored point's feature levels (n T, d), of sequences (n, L, channels): every point's clipped residual
+        once, then their mean over each window's first `level_points` (as `Relations.level`)."""
         if not self.leveled:
             return None
         n, length, channels = seqs.shape
         points, scored = self.level_points, length - self.context + 1
-        z = self._relations().standardized(self._related(seqs.reshape(-1, channels))).reshape(n, length, -1)
+        z = self._relations().clipped(self._related(seqs.reshape(-1, channels))).reshape(n, length, -1)
         earlier = np.lib.stride_tricks.sliding_window_view(z, points, axis=1)[:, :scored]  # (n, T, d, points)
-        return levels_of(earlier, axis=-1).reshape(n * scored, -1)
+        return earlier.mean(axis=-1).reshape(n * scored, -1)
 
     def _surprise(self, mean: torch.Tensor, log_scale: torch.Tensor,
                   targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
