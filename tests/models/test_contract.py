@@ -94,6 +94,8 @@ def test_same_seed_same_weights_and_a_round_trip_through_safetensors(name):
     c.load_state([load_safetensors(s) for s in saved])
     windows = x.astype(np.float32)[w.index[:64]]
     assert np.array_equal(c.score(windows).score, a.score(windows).score)
+    if a.score(windows).signals is not None:  # every fitted state (a relation, a level) survives the round trip
+        assert np.array_equal(c.score(windows).signals, a.score(windows).signals)
 
 
 def test_a_score_depends_on_its_own_window_only(name):

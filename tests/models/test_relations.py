@@ -102,7 +102,7 @@ def test_levels_take_out_a_features_own_slow_movement_and_leave_a_feature_withou
     assert np.median(np.abs(left[:, 0])) > 1.25 * np.median(np.abs(decoupled[:, 0]))
     assert np.median(np.abs(left[:, 1])) == pytest.approx(np.median(np.abs(decoupled[:, 1])), rel=0.1)
 
-    # an anomaly among the earlier points (all of them 50 scales off) moves the level by LEVEL_CLIP at most
+    # an anomaly over all the earlier points (each 50 scales off) moves the level by 2 LEVEL_CLIP at most
     far = earlier2.copy()
     far[:, :, 0] += 50.0
     shift = rel.level(far)[:, 0] - rel.level(earlier2)[:, 0]
@@ -116,3 +116,16 @@ def test_levels_of_training_anomalies_do_not_set_the_coefficient():
     earlier[::50, :, 1] += 1.0
     rel = fit_levels(base, z, base.level(earlier))
     assert rel.level_weight.max() < 0.15  # without the trimming: 1
+
+
+def test_the_coefficient_on_a_level_is_the_least_squares_one_of_the_rows_kept():
+    base = Relations(np.zeros((2, 2)), np.zeros(2), np.ones(2))
+    z, earlier = with_levels(20000, 0.3, 2)
+    z[:, 0] *= 0.5  # half the level its earlier points have: a least-squares coefficient inside (0, 1)
+    level = base.level(earlier)
+    z[:100, 0] += 40.0  # far-off points, trimmed
+    rel = fit_levels(base, z, level)
+    kept = np.abs(z[:, 0]) < 10.0
+    expected = np.linalg.lstsq(level[kept, :1], z[kept, 0], rcond=None)[0][0]
+    assert 0.0 < expected < 1.0
+    assert rel.level_weight[0] == pytest.approx(expected, rel=1e-9)

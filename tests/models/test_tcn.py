@@ -83,7 +83,7 @@ def test_relational_evidence_needs_several_features_and_finds_a_decoupled_one():
     assert TCNDetector(1, config).signal_names == ("forecast", "level")  # one feature relates to nothing
     det = TCNDetector(3, config)
     assert det.signal_names == ("forecast", "level", "relational")
-    assert det.learned_signals == ("forecast", "relational") and det.signal_points("relational") == W
+    assert det.learned_signals == ("forecast", "relational") and det.signal_points("relational") == 1
     rng = np.random.default_rng(0)
     load = np.sin(np.arange(1200) / 20.0)
     train = np.column_stack([load, 0.8 * load, -load]) + rng.normal(scale=0.1, size=(1200, 3))

@@ -35,9 +35,6 @@ def test_each_signal_calibrates_on_the_windows_that_hold_what_it_reads():
 
 def test_signal_points_of_the_tcn_evidence():
     det = TCNDetector(2, TCNConfig(window=W, dilations=[1, 2], flat_points=K))
-    # forecast, level, seasonal, flatline, relational (its residual averaged over the last 2 points by default, less
-    # its level over the window's first half)
-    assert [det.signal_points(s) for s in det.signal_names] == [W, 1, 1, K, W]
-    unleveled = TCNDetector(2, TCNConfig(window=W, dilations=[1, 2], flat_points=K, relational_level=False))
-    assert unleveled.signal_points("relational") == 2
+    # forecast, level, seasonal, flatline, relational (its residual averaged over the last 2 points by default)
+    assert [det.signal_points(s) for s in det.signal_names] == [W, 1, 1, K, 2]
     assert det.learned_signals == ("forecast", "relational")  # the two fitted to the training windows

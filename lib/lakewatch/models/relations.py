@@ -37,7 +37,9 @@ TRIM = 5.0  # residuals beyond this many robust scales are left out of the secon
 TAIL_QUANTILE = 0.99  # where a feature's residuals are measured: the same share of each beyond the same evidence
 NORMAL_TAIL = 2.5758  # the TAIL_QUANTILE of |N(0, 1)|
 MIN_SCALE = 1e-3
-LEVEL_CLIP = 1.0  # residual scales: the most one earlier point moves a feature's level
+# residual scales each earlier point is clipped to before a level averages them: one point among L moves a level by
+# 2 LEVEL_CLIP / L at most, an anomaly over all of them by 2 LEVEL_CLIP
+LEVEL_CLIP = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,25 +120,33 @@ def fit_relations(x: np.ndarray, ridge: float = 0.01) -> Relations:
     if keep.sum() > d:
         weights, bias = _regressions(x[keep], ridge)
         r = _residual(x[keep], weights, bias)
-    tail = np.quantile(np.abs(r), TAIL_QUANTILE, axis=0) / NORMAL_TAIL
-    return Relations(weights, bias, np.maximum(tail, MIN_SCALE))
+    return Relations(weights, bias, _tail_scale(np.abs(r)))
+
+
+def _tail_scale(a: np.ndarray) -> np.ndarray:
+    """Absolute residuals (n, d) -> each feature's scale: its TAIL_QUANTILE over NORMAL_TAIL (NaN: left out)."""
+    return np.maximum(np.nanquantile(a, TAIL_QUANTILE, axis=0) / NORMAL_TAIL, MIN_SCALE)
+
+
+def _within_trim(r: np.ndarray) -> np.ndarray:
+    """(n, d): whether each value is within TRIM robust scales of its feature's median, that scale at least one
+    unit (so that a feature that barely moves, an idle metric, does not have its every move trimmed)."""
+    return np.abs(r - np.median(r, axis=0)) <= TRIM * np.maximum(_robust_scale(r), 1.0)
 
 
 def fit_levels(rel: Relations, z: np.ndarray, level: np.ndarray) -> Relations:
     """`rel` with each feature's coefficient on its level and the scale of what is left, from training points'
-    standardised residuals z (n, d) and their levels (n, d). Least squares on the points whose residual is within
-    TRIM robust scales (an anomaly in training does not set it), the coefficient kept in [0, 1]: a level that
-    predicts nothing gets 0 and leaves the feature's evidence as it was."""
+    standardised residuals z (n, d) and their levels (n, d). Least squares on the points whose residual is
+    `_within_trim` (an anomaly in training does not set it), the coefficient kept in [0, 1]: a level that predicts
+    nothing gets about 0 (the noise of the fit) and leaves the feature's evidence about as it was."""
     ok = np.isfinite(z).all(axis=1) & np.isfinite(level).all(axis=1)
     z, level = z[ok], level[ok]
-    keep = np.abs(z - np.median(z, axis=0)) <= TRIM * np.maximum(_robust_scale(z), 1.0)
+    keep = _within_trim(z)
     num = np.sum(np.where(keep, z * level, 0.0), axis=0)
     den = np.sum(np.where(keep, level * level, 0.0), axis=0)
     weight = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
-    left = np.abs(z - weight * level)
-    scale = np.array([np.quantile(left[keep[:, j], j], TAIL_QUANTILE) if keep[:, j].any() else NORMAL_TAIL
-                      for j in range(z.shape[1])]) / NORMAL_TAIL
-    return replace(rel, level_weight=weight, level_scale=np.maximum(scale, MIN_SCALE))
+    left = np.where(keep, np.abs(z - weight * level), np.nan)
+    return replace(rel, level_weight=weight, level_scale=_tail_scale(left))  # each median is kept: no all-NaN
 
 
 def correlation_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
@@ -151,7 +161,7 @@ def correlation_precision(r: np.ndarray, ridge: float = 0.01) -> np.ndarray:
     d = r.shape[1]
     if len(r) <= d:
         raise ValueError(f"a precision needs more rows than features, got {r.shape}")
-    keep = (np.abs(r - np.median(r, axis=0)) <= TRIM * np.maximum(_robust_scale(r), 1.0)).all(axis=1)
+    keep = _within_trim(r).all(axis=1)
     cov = np.cov(r[keep] if keep.sum() > d else r, rowvar=False).reshape(d, d)
     sd = np.sqrt(np.diag(cov))
     moves = sd > MIN_SCALE

@@ -40,7 +40,7 @@ from lakewatch.models.training import LoopConfig, fit_module, window_losses
 from lakewatch.transforms.calendar import CHANNELS
 
 
-PRECISION_WINDOWS = 8192  # training windows whose forecast errors set their correlation
+PRECISION_WINDOWS = 8192  # training windows sampled for a fit: the forecast errors' correlation, the relational levels
 Evidence = Literal["forecast", "level", "seasonal", "flatline", "relational"]
 
 
@@ -133,6 +133,9 @@ class TCNDetector(Detector):
         for name in ("relational_points", "seasonal_points"):
             if not 1 <= getattr(config, name) <= config.window:
                 raise ConfigError(f"tcn: {name} must be in 1..window ({config.window}), got {getattr(config, name)}")
+        if self.leveled and config.relational_points > self.context - self.level_points:
+            raise ConfigError(f"tcn: with relational_level, relational_points ({config.relational_points}) must not "
+                              f"reach into the window's first half, the points of the levels ({self.level_points})")
         inputs = n_features * (2 if self.seasonal_bins else 1) + self.calendar_channels
         self.module = EnsembleTCN(inputs, n_features, config.members, config.channels, config.kernel,
                                   list(config.dilations), config.dropout, float(np.log(config.min_scale)),
@@ -152,7 +155,8 @@ class TCNDetector(Detector):
 
     @property
     def level_points(self) -> int:
-        """The window's first points, its first half, that each feature's relational level reads."""
+        """The window's first points, its first half, that each feature's relational level reads (a warming-up
+        window's are its earliest row repeated and its first real ones: such a row's level is that recent)."""
         return self.context // 2
 
     @property
@@ -168,11 +172,9 @@ class TCNDetector(Detector):
 
     def signal_points(self, name: str) -> int:
         """level reads the scored point only, seasonal and relational its last `seasonal_points` and
-        `relational_points` (relational with levels the window too), flatline its last `flat_points`, forecast the
-        window."""
+        `relational_points`, flatline its last `flat_points`, forecast the window."""
         points = {"level": 1, "seasonal": int(self.config.seasonal_points),
-                  "relational": self.context if self.leveled else int(self.config.relational_points),
-                  "flatline": int(self.config.flat_points)}
+                  "relational": int(self.config.relational_points), "flatline": int(self.config.flat_points)}
         return points.get(name, self.context)
 
     @property
@@ -245,9 +247,10 @@ class TCNDetector(Detector):
         feature's coefficient on its level, on a sample of the windows."""
         rel = fit_relations(self._related(train.values[train.windows.index[:, -1]]), self.config.relational_ridge)
         fitted = {"relate_weights": rel.weights, "relate_bias": rel.bias, "relate_scale": rel.scale}
-        if self.leveled:
-            rows = np.random.default_rng(seed).permutation(len(train))[:PRECISION_WINDOWS]
-            index = train.windows.index[rows]
+        if self.leveled:  # on whole windows: a warming-up one's first half is mostly its earliest row
+            whole = np.flatnonzero(train.windows.n_valid >= self.context)
+            whole = whole if len(whole) else np.arange(len(train))
+            index = train.windows.index[np.random.default_rng(seed).permutation(whole)[:PRECISION_WINDOWS]]
             z = rel.standardized(self._related(train.values[index[:, -1]]))
             rel = fit_levels(rel, z, self._levels(rel, train.values[index[:, :self.level_points]]))
             fitted |= {"relate_level_weight": rel.level_weight, "relate_level_scale": rel.level_scale}
