@@ -136,11 +136,10 @@ def _within_trim(r: np.ndarray) -> np.ndarray:
 
 def fit_levels(rel: Relations, z: np.ndarray, level: np.ndarray) -> Relations:
     """`rel` with each feature's coefficient on its level and the scale of what is left, from training points'
-    standardised residuals z (n, d) and their levels (n, d). Least squares on the points whose residual is
+    standardised residuals z (n, d) and their levels (n, d), both finite (`standardized` reads NaN as 0 and clips
+    its inputs). Least squares on the points whose residual is
     `_within_trim` (an anomaly in training does not set it), the coefficient kept in [0, 1]: a level that predicts
     nothing gets about 0 (the noise of the fit) and leaves the feature's evidence about as it was."""
-    ok = np.isfinite(z).all(axis=1) & np.isfinite(level).all(axis=1)
-    z, level = z[ok], level[ok]
     keep = _within_trim(z)
     num = np.sum(np.where(keep, z * level, 0.0), axis=0)
     den = np.sum(np.where(keep, level * level, 0.0), axis=0)

@@ -263,7 +263,10 @@ class TCNDetector(Detector):
         n, points, channels = earlier.shape
         return rel.level(self._related(earlier.reshape(-1, channels)).reshape(n, points, self.n_features))
 
-    def _relations(self) -> Relations:
+    def _relations(self) -> Relations | None:
+        """The fitted relations, read out of the module's buffers (None without relational evidence)."""
+        if "relational" not in self.signal_names:
+            return None
         m = self.module
         levels = ((m.relate_level_weight[0].cpu().numpy(), m.relate_level_scale[0].cpu().numpy()) if self.leveled
                   else (None, None))
@@ -294,18 +297,18 @@ class TCNDetector(Detector):
         k, m, d = self.config.flat_points, self.averaged_points, self.n_features
         last = lambda points, channels: np.lib.stride_tricks.sliding_window_view(  # noqa: E731
             seqs[:, :, :channels], points, axis=1)[:, self.context - points:].reshape(-1, channels, points)
+        rel = self._relations()
+        levels = self._sequence_levels(rel, seqs) if self.leveled else None
         return self._evidence(self._surprise(mean[:, :, first:], log_scale[:, :, first:], targets[:, first:]),
                               last(m, seqs.shape[2]).transpose(0, 2, 1),
-                              sliding_ranges(seqs[:, :, :d], k, self.context), self._sequence_levels(seqs))
+                              sliding_ranges(seqs[:, :, :d], k, self.context), rel, levels)
 
-    def _sequence_levels(self, seqs: np.ndarray) -> np.ndarray | None:
+    def _sequence_levels(self, rel: Relations, seqs: np.ndarray) -> np.ndarray:
         """Each scored point's feature levels (n T, d), of sequences (n, L, channels): every point's clipped residual
         once, then their mean over each window's first `level_points` (as `Relations.level`)."""
-        if not self.leveled:
-            return None
         n, length, channels = seqs.shape
         points, scored = self.level_points, length - self.context + 1
-        z = self._relations().clipped(self._related(seqs.reshape(-1, channels))).reshape(n, length, -1)
+        z = rel.clipped(self._related(seqs.reshape(-1, channels))).reshape(n, length, -1)
         earlier = np.lib.stride_tricks.sliding_window_view(z, points, axis=1)[:, :scored]  # (n, T, d, points)
         return earlier.mean(axis=-1).reshape(n * scored, -1)
 
@@ -323,12 +326,12 @@ class TCNDetector(Detector):
             terms = ((targets - mu).pow(2) / total_var).flatten(0, 1).double().cpu().numpy()
         return terms, members.flatten(0, 1).double().cpu().numpy()
 
-    def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray,
-                  recent_range: np.ndarray, levels: np.ndarray | None) -> DetectorOutput:
+    def _evidence(self, surprise: tuple[np.ndarray, np.ndarray], recent: np.ndarray, recent_range: np.ndarray,
+                  rel: Relations | None, levels: np.ndarray | None) -> DetectorOutput:
         """The forecast's surprise (`_surprise`) with the other evidence of the same points: recent (n,
         averaged_points, channels) are the inputs of each scored point and the points before it (the scored
-        one last), recent_range (n, d) each feature's range over the last `flat_points` points, levels (n, d)
-        each feature's relational level (None without).
+        one last), recent_range (n, d) each feature's range over the last `flat_points` points, rel the relations
+        (`_relations`) and levels (n, d) each feature's relational level (None without).
         Score: the mean of the forecast's terms (r^2, or r P r / d); contributions: each feature's share of its
         largest evidence."""
         d = self.n_features
@@ -342,7 +345,6 @@ class TCNDetector(Detector):
                 continue
             if kind == "relational":
                 m = self.config.relational_points
-                rel = self._relations()
                 z = rel.standardized(self._related(recent[:, -m:].reshape(-1, recent.shape[2])))
                 e = _averaged(rel.leveled(z.reshape(len(recent), m, d), levels))
             elif kind == "level":
@@ -364,10 +366,10 @@ class TCNDetector(Detector):
         inputs, targets = split_window(w, self.n_features, self.target_offset)
         mean, log_scale = self.module(inputs)  # (n, K, T, d)
         k, m, d = self.config.flat_points, self.averaged_points, self.n_features
-        levels = (self._levels(self._relations(), win[:, :self.level_points]) if self.leveled
-                  else None)
+        rel = self._relations()
+        levels = self._levels(rel, win[:, :self.level_points]) if self.leveled else None
         return self._evidence(self._surprise(mean[:, :, -1:], log_scale[:, :, -1:], targets[:, -1:]),
-                              win[:, -m:], np.ptp(win[:, -k:, :d], axis=1), levels)
+                              win[:, -m:], np.ptp(win[:, -k:, :d], axis=1), rel, levels)
 
     def state(self) -> list[dict[str, torch.Tensor]]:
         """One dict per member, cut out of the grouped network (so that each member is its own file)."""
